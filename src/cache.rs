@@ -1,0 +1,796 @@
+//! The public [`Cache`]: lookups, writes, counters and bulk operations over
+//! the table, the CLOCK hands and the time source.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::time::Duration;
+
+use crossbeam_utils::{Backoff, CachePadded};
+
+use crate::builder::CacheBuilder;
+use crate::clock::{self, Reason};
+use crate::counter::{self, CounterValue};
+use crate::entry::Entry;
+use crate::error::CacheError;
+use crate::expiry::{TimeSource, NEVER};
+use crate::glob::Pattern;
+use crate::iter::Iter;
+use crate::shard::Shards;
+use crate::stats::{CacheStats, Stat, Stats};
+use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, Guard, Ordering, Owned, Reclaimer, Shared};
+use crate::table::{tag_of, Rival, Slot, Table, SLOTS};
+
+/// A concurrent, bounded, in-memory cache with CLOCK eviction and per-entry TTL.
+///
+/// `Cache` is a handle: [`Clone`] is cheap and every clone shares the same
+/// store, so hand one to each thread (or share a `&Cache`). Lookups take no
+/// lock; writes are CAS loops. See the crate documentation for the design.
+///
+/// ```
+/// use clockcache::Cache;
+/// use std::time::Duration;
+///
+/// let cache: Cache<String, u64> = Cache::new(1_000);
+/// cache.insert("a".to_string(), 1);
+/// cache.insert_with_ttl("b".to_string(), 2, Duration::from_secs(60));
+/// assert_eq!(cache.get("a"), Some(1));
+/// assert_eq!(cache.incr("hits".to_string(), 5, 0, None), Ok(5));
+/// assert_eq!(cache.remove("a"), Some(1));
+/// assert!(!cache.contains_key("a"));
+/// ```
+pub struct Cache<K, V, S = ahash::RandomState> {
+    pub(crate) inner: Arc<Inner<K, V, S>>,
+}
+
+/// The shared state behind every clone of a [`Cache`].
+pub(crate) struct Inner<K, V, S> {
+    pub(crate) table: Table<K, V>,
+    shards: Shards,
+    /// Published entries (pending or committed). Incremented before an entry
+    /// becomes visible and decremented after it is unlinked, so it never
+    /// underflows; it may exceed `capacity` by the number of inserts in
+    /// flight.
+    len: CachePadded<AtomicUsize>,
+    capacity: usize,
+    hasher: S,
+    pub(crate) time: TimeSource,
+    default_ttl: Option<Duration>,
+    stats: Stats,
+    /// Set once an entry with a TTL was inserted: enables the write-side sweep.
+    has_ttl: AtomicBool,
+    pub(crate) reclaim: Reclaimer,
+}
+
+impl<K, V, S> Clone for Cache<K, V, S> {
+    fn clone(&self) -> Self {
+        Cache {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K, V, S> fmt::Debug for Cache<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("len", &self.inner.len.load(Ordering::Relaxed))
+            .field("capacity", &self.inner.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Buckets the write-side sweep inspects per insert once TTLs are in use.
+const SWEEP_PER_INSERT: usize = 1;
+
+/// Buckets processed under one epoch pin by whole-table walks, so a long
+/// `retain` or `clear` does not hold back memory reclamation.
+const BUCKETS_PER_PIN: usize = 64;
+
+impl<K, V> Cache<K, V, ahash::RandomState>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// A cache holding at most `max_capacity` entries, with no default TTL.
+    ///
+    /// `max_capacity == 0` gives a cache that stores nothing.
+    pub fn new(max_capacity: usize) -> Self {
+        Self::builder().max_capacity(max_capacity).build()
+    }
+
+    /// A builder for a cache with a default TTL, a custom hasher, a shard
+    /// count or a (mock) clock.
+    pub fn builder() -> CacheBuilder<K, V> {
+        CacheBuilder::new()
+    }
+}
+
+impl<K, V, S> Cache<K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher,
+{
+    pub(crate) fn from_parts(
+        capacity: usize,
+        buckets: Table<K, V>,
+        shards: usize,
+        hasher: S,
+        time: TimeSource,
+        default_ttl: Option<Duration>,
+    ) -> Self {
+        let shards = Shards::new(buckets.len(), shards);
+        Cache {
+            inner: Arc::new(Inner {
+                table: buckets,
+                shards,
+                len: CachePadded::new(AtomicUsize::new(0)),
+                capacity,
+                hasher,
+                time,
+                default_ttl,
+                stats: Stats::new(),
+                has_ttl: AtomicBool::new(false),
+                reclaim: Reclaimer::new(),
+            }),
+        }
+    }
+
+    /// Returns a clone of the value for `key`, if it is present and not
+    /// expired, and marks the entry as recently used.
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.view(key, V::clone)
+    }
+
+    /// Calls `f` on the value for `key` without cloning it, and returns what
+    /// `f` returns. Counts as a hit or miss and marks the entry like
+    /// [`get`](Self::get). `f` runs while the calling thread is pinned to the
+    /// epoch: keep it short.
+    ///
+    /// ```
+    /// let cache = clockcache::Cache::<u32, Vec<u8>>::new(10);
+    /// cache.insert(1, vec![0; 1024]);
+    /// assert_eq!(cache.view(&1, |v| v.len()), Some(1024));
+    /// ```
+    #[inline]
+    pub fn view<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let inner = &*self.inner;
+        if inner.capacity == 0 {
+            inner.stats.incr(Stat::Miss);
+            return None;
+        }
+        let hash = inner.hasher.hash_one(key);
+        let guard = inner.reclaim.pin();
+        if let Some((slot, p)) = inner.table.find(hash, key, &guard) {
+            // SAFETY: `find` returns a non-null node loaded under `guard`.
+            let e = unsafe { p.deref() };
+            if !inner.time.is_expired(e.deadline) {
+                clock::on_hit(&inner.table.bucket(slot.bucket).freq[slot.index]);
+                inner.stats.incr(Stat::Hit);
+                return Some(f(&e.value));
+            }
+            inner.unlink(slot, p, Reason::Expired, &guard);
+        }
+        inner.stats.incr(Stat::Miss);
+        None
+    }
+
+    /// Whether `key` has a live (present, unexpired) entry. Does not count as
+    /// a hit or miss and does not mark the entry.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let inner = &*self.inner;
+        if inner.capacity == 0 {
+            return false;
+        }
+        let guard = inner.reclaim.pin();
+        match inner.table.find(inner.hasher.hash_one(key), key, &guard) {
+            // SAFETY: `find` returns a non-null node loaded under `guard`.
+            Some((_, p)) => !inner.time.is_expired(unsafe { p.deref() }.deadline),
+            None => false,
+        }
+    }
+
+    /// Inserts or overwrites `key` with the cache's default TTL (none unless
+    /// the builder set one). Overwriting replaces both value and TTL.
+    pub fn insert(&self, key: K, value: V) {
+        let deadline = self.inner.default_deadline();
+        self.inner.put(key, value, deadline);
+    }
+
+    /// Inserts or overwrites `key` with its own time-to-live.
+    ///
+    /// `Duration::ZERO` expires at once (the insert is then invisible); a TTL
+    /// too large to represent (such as `Duration::MAX`) never expires.
+    pub fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) {
+        let deadline = self.inner.time.deadline(ttl);
+        self.inner.put(key, value, deadline);
+    }
+
+    /// Removes `key` and returns its value if it was live.
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.inner.take(key, |v| v.clone())
+    }
+
+    /// Returns the value for `key`, inserting `init()` (with the default TTL)
+    /// if there is no live entry. `init` runs at most once, outside any epoch
+    /// pin; if another thread inserts the key meanwhile, its value wins and
+    /// is returned. (This is not single-flight: concurrent callers may each
+    /// run `init`; the async backend offers single-flight loading.)
+    pub fn get_or_insert_with(&self, key: K, init: impl FnOnce() -> V) -> V
+    where
+        V: Clone,
+    {
+        if let Some(v) = self.get(&key) {
+            return v;
+        }
+        let value = init();
+        let inner = &*self.inner;
+        if inner.capacity == 0 {
+            return value;
+        }
+        inner.put_if_absent(key, value, inner.default_deadline())
+    }
+
+    /// Atomically adds `delta` to the integer counter at `key` and returns
+    /// the new value.
+    ///
+    /// A missing or expired key starts from `default` (the result is
+    /// `default + delta`) and is created with `ttl`, or the default TTL when
+    /// `ttl` is `None`. On an existing counter `ttl` is ignored and the
+    /// expiry is kept, as Redis `INCR` keeps a key's TTL (so a fixed-window
+    /// rate limiter does not slide). A stored value that is not an integer
+    /// gives [`CacheError::NotAnInteger`], a result out of range gives
+    /// [`CacheError::Overflow`]; neither changes the stored value. In a cache
+    /// of capacity 0 the result is computed but not stored.
+    ///
+    /// ```
+    /// use clockcache::{Cache, CacheError};
+    /// let cache: Cache<&'static str, String> = Cache::new(10);
+    /// assert_eq!(cache.incr("n", 1, 10, None), Ok(11));
+    /// assert_eq!(cache.get("n").as_deref(), Some("11"));
+    /// cache.insert("s", "abc".to_string());
+    /// assert_eq!(cache.incr("s", 1, 0, None), Err(CacheError::NotAnInteger));
+    /// ```
+    pub fn incr(
+        &self,
+        key: K,
+        delta: i64,
+        default: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, CacheError>
+    where
+        K: Clone,
+        V: CounterValue,
+    {
+        self.inner
+            .update_counter(key, ttl, |cur| counter::add(cur, default, delta))
+    }
+
+    /// Atomically subtracts `delta` from the counter at `key`; see [`incr`](Self::incr).
+    pub fn decr(
+        &self,
+        key: K,
+        delta: i64,
+        default: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, CacheError>
+    where
+        K: Clone,
+        V: CounterValue,
+    {
+        self.inner
+            .update_counter(key, ttl, |cur| counter::sub(cur, default, delta))
+    }
+
+    /// Keeps only the entries for which `keep` returns `true` and returns how
+    /// many were removed. Expired entries are reclaimed on the way without
+    /// being offered to `keep` (and are not counted). Entries inserted
+    /// concurrently may or may not be visited.
+    pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) -> usize {
+        let inner = &*self.inner;
+        let mut removed = 0;
+        inner.walk(|slot, p, guard| {
+            // SAFETY: `walk` passes committed, non-null nodes loaded under `guard`.
+            let e = unsafe { p.deref() };
+            if inner.time.is_expired(e.deadline) {
+                inner.unlink(slot, p, Reason::Expired, guard);
+            } else if !keep(&e.key, &e.value) && inner.unlink_removed(slot, p, guard) {
+                removed += 1;
+            }
+        });
+        removed
+    }
+
+    /// Removes every key matching the glob `pattern` (Python
+    /// `fnmatch.fnmatchcase` rules: `*`, `?`, `[seq]`, `[!seq]`; no escape
+    /// character; an unclosed `[` is literal) and returns how many were
+    /// removed. A pattern without wildcards is a single exact removal;
+    /// anything else walks the whole table.
+    ///
+    /// ```
+    /// let cache = clockcache::Cache::<String, u32>::new(100);
+    /// for k in ["user:1", "user:2", "session:1"] {
+    ///     cache.insert(k.to_string(), 0);
+    /// }
+    /// assert_eq!(cache.invalidate_pattern("user:*"), 2);
+    /// assert_eq!(cache.len(), 1);
+    /// ```
+    pub fn invalidate_pattern(&self, pattern: &str) -> usize
+    where
+        K: Borrow<str>,
+    {
+        let pattern = Pattern::new(pattern);
+        if let Some(literal) = pattern.literal() {
+            return usize::from(self.inner.take(literal, |_| ()).is_some());
+        }
+        self.retain(|k, _| !pattern.matches(k.borrow()))
+    }
+
+    /// Reclaims every expired entry now and returns how many there were.
+    /// (Expired entries are invisible anyway; this frees their memory.)
+    pub fn purge_expired(&self) -> usize {
+        let inner = &*self.inner;
+        let mut n = 0;
+        for start in (0..inner.table.len()).step_by(BUCKETS_PER_PIN) {
+            let guard = inner.reclaim.pin();
+            for b in start..(start + BUCKETS_PER_PIN).min(inner.table.len()) {
+                n += clock::expire_bucket(&inner.table, b, &inner.time, &guard, &mut |s, p| {
+                    inner.unlink(s, p, Reason::Expired, &guard)
+                });
+            }
+        }
+        n
+    }
+
+    /// Removes every entry. Inserts that run concurrently may survive.
+    pub fn clear(&self) {
+        let inner = &*self.inner;
+        inner.walk(|slot, p, guard| {
+            if inner.table.unlink(slot, p, || inner.home_of(p), guard) {
+                inner.retire(p, guard);
+                inner.len.fetch_sub(1, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// A weakly consistent iterator over clones of the live entries: it never
+    /// yields an expired entry or a key twice... unless the key was removed
+    /// and re-inserted during the walk; entries changed during the walk may
+    /// or may not be seen. It takes no lock and does not mark entries.
+    pub fn iter(&self) -> Iter<K, V, S>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        Iter::new(Arc::clone(&self.inner))
+    }
+
+    /// The number of entries, counting expired ones not yet reclaimed and
+    /// inserts in flight. At rest it is at most [`capacity`](Self::capacity).
+    pub fn len(&self) -> usize {
+        self.inner.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether [`len`](Self::len) is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The maximum number of entries (`max_capacity` from construction).
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity
+    }
+
+    /// A snapshot of the hit, miss and life-cycle counters.
+    pub fn stats(&self) -> CacheStats {
+        self.inner.stats.snapshot()
+    }
+}
+
+/// What happened when a new key was offered to the table.
+enum Added<'g, K, V> {
+    Inserted,
+    /// Another thread's committed copy is there (possibly expired).
+    Exists(Slot, Shared<'g, Entry<K, V>>),
+}
+
+impl<K, V, S> Inner<K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher,
+{
+    fn default_deadline(&self) -> u64 {
+        match self.default_ttl {
+            Some(ttl) => self.time.deadline(ttl),
+            None => NEVER,
+        }
+    }
+
+    /// The home bucket of a linked node (for displaced entries only).
+    fn home_of(&self, p: Shared<'_, Entry<K, V>>) -> usize {
+        // SAFETY: every caller holds the guard `p` was loaded under.
+        self.table
+            .home(self.hasher.hash_one(&unsafe { p.deref() }.key))
+    }
+
+    /// Hands an unlinked node to the epoch collector.
+    fn retire(&self, p: Shared<'_, Entry<K, V>>, guard: &Guard) {
+        // SAFETY: `p` was just unlinked by this thread's successful CAS, so
+        // no new reader can load it and nobody else retires it; readers that
+        // loaded it earlier are pinned, and destruction waits for them.
+        unsafe { guard.defer_destroy(p) };
+        self.reclaim.retired(guard);
+    }
+
+    /// Unlinks a committed node for eviction or expiry; returns whether this
+    /// thread's CAS won (and the accounting was done).
+    pub(crate) fn unlink(
+        &self,
+        slot: Slot,
+        p: Shared<'_, Entry<K, V>>,
+        reason: Reason,
+        guard: &Guard,
+    ) -> bool {
+        if !self.table.unlink(slot, p, || self.home_of(p), guard) {
+            return false;
+        }
+        self.retire(p, guard);
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.stats.incr(match reason {
+            Reason::Capacity => Stat::Eviction,
+            Reason::Expired => Stat::Expiration,
+        });
+        true
+    }
+
+    /// Unlinks a committed node on the user's request.
+    fn unlink_removed(&self, slot: Slot, p: Shared<'_, Entry<K, V>>, guard: &Guard) -> bool {
+        if !self.table.unlink(slot, p, || self.home_of(p), guard) {
+            return false;
+        }
+        self.retire(p, guard);
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.stats.incr(Stat::Removal);
+        true
+    }
+
+    /// Removes `key` if live, returning `f(value)`.
+    fn take<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.capacity == 0 {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
+        let guard = self.reclaim.pin();
+        loop {
+            let (slot, p) = self.table.find(hash, key, &guard)?;
+            // SAFETY: `find` returns a non-null node loaded under `guard`.
+            let e = unsafe { p.deref() };
+            if self.time.is_expired(e.deadline) {
+                self.unlink(slot, p, Reason::Expired, &guard);
+                return None;
+            }
+            if self.unlink_removed(slot, p, &guard) {
+                return Some(f(&e.value));
+            }
+            // Overwritten or removed meanwhile: look again.
+        }
+    }
+
+    /// Evicts one entry, starting with the hand of shard `first`. Returns
+    /// whether it did (the caller settles `len`'s share: see `add_new`).
+    fn evict_one(&self, first: usize, guard: &Guard) -> bool {
+        let n = self.shards.len();
+        for k in 0..n {
+            let shard = self.shards.get((first + k) % n);
+            let mut won = false;
+            let reason = clock::sweep(&self.table, shard, &self.time, guard, |slot, p| {
+                won = self.table.unlink(slot, p, || self.home_of(p), guard);
+                if won {
+                    self.retire(p, guard);
+                }
+                won
+            });
+            if let Some(reason) = reason {
+                self.stats.incr(match reason {
+                    Reason::Capacity => Stat::Eviction,
+                    Reason::Expired => Stat::Expiration,
+                });
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Offers the node `node` for a key with no committed entry (as far as
+    /// the caller saw). Publishes it pending, fences, and resolves races with
+    /// other inserters of the same key (see `Table::scan_rivals`). Keeps the
+    /// cache within capacity by evicting first when it is full.
+    fn add_new<'g>(
+        &self,
+        hash: u64,
+        node: Shared<'g, Entry<K, V>>,
+        guard: &'g Guard,
+    ) -> Added<'g, K, V> {
+        let table = &self.table;
+        let home = table.home(hash);
+        let shard = self.shards.of_bucket(home);
+        let tag = tag_of(hash);
+        // SAFETY: the caller owns `node` (allocated, not retired).
+        let e = unsafe { node.deref() };
+        let ttl = e.has_ttl();
+        let backoff = Backoff::new();
+        loop {
+            // Evict before inserting when full, so that `len` need not move
+            // (and the new entry cannot be its own victim). Otherwise count
+            // the entry before it becomes visible.
+            let credit =
+                self.len.load(Ordering::Relaxed) >= self.capacity && self.evict_one(shard, guard);
+            let Some(slot) = table.claim(home) else {
+                // Every slot is taken (more inserts in flight than spare
+                // slots): make room and retry.
+                if credit {
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                }
+                if self.evict_one(shard, guard) {
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                }
+                backoff.snooze();
+                continue;
+            };
+            let before = if credit {
+                None
+            } else {
+                Some(self.len.fetch_add(1, Ordering::Relaxed))
+            };
+            table.publish(slot, home, tag, node, ttl, clock::INITIAL_FREQ);
+            // Pairs with the same fence in a rival inserter: at least one of
+            // two concurrent inserters of a key sees the other's publication.
+            fence(Ordering::SeqCst);
+            let rival = table.scan_rivals(hash, &e.key, slot, guard);
+            let committed = matches!(rival, Rival::None) && table.commit(slot, node, guard);
+            if !committed {
+                table.abort(slot, home, guard);
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                if let Rival::Committed(s, p) = rival {
+                    return Added::Exists(s, p);
+                }
+                backoff.snooze();
+                continue;
+            }
+            self.stats.incr(Stat::Insert);
+            if ttl && !self.has_ttl.load(Ordering::Relaxed) {
+                self.has_ttl.store(true, Ordering::Relaxed);
+            }
+            if before.is_some_and(|n| n >= self.capacity) && self.evict_one(shard, guard) {
+                self.len.fetch_sub(1, Ordering::Relaxed);
+            }
+            if self.has_ttl.load(Ordering::Relaxed) {
+                self.sweep_expired(shard, guard);
+            }
+            return Added::Inserted;
+        }
+    }
+
+    /// The write-side amortised expiry sweep.
+    fn sweep_expired(&self, shard: usize, guard: &Guard) {
+        clock::sweep_expired(
+            &self.table,
+            self.shards.get(shard),
+            SWEEP_PER_INSERT,
+            &self.time,
+            guard,
+            |s, p| self.unlink(s, p, Reason::Expired, guard),
+        );
+    }
+
+    /// Counts an overwrite of `old` (live or expired).
+    fn count_overwrite(&self, old: Shared<'_, Entry<K, V>>) {
+        // SAFETY: `old` was loaded under the caller's guard.
+        if self.time.is_expired(unsafe { old.deref() }.deadline) {
+            self.stats.incr(Stat::Expiration);
+            self.stats.incr(Stat::Insert);
+        } else {
+            self.stats.incr(Stat::Update);
+        }
+    }
+
+    /// Insert-or-overwrite.
+    fn put(&self, key: K, value: V, deadline: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let hash = self.hasher.hash_one(&key);
+        let guard = self.reclaim.pin();
+        let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
+        // SAFETY: `node` is ours until linked; linked nodes are freed only
+        // through `retire`, after `guard` is dropped.
+        let e = unsafe { node.deref() };
+        loop {
+            match self.table.find(hash, &e.key, &guard) {
+                Some((slot, old)) => {
+                    if self.table.replace(slot, old, node, e.has_ttl(), &guard) {
+                        self.count_overwrite(old);
+                        self.retire(old, &guard);
+                        return;
+                    }
+                }
+                None => {
+                    if let Added::Inserted = self.add_new(hash, node, &guard) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Insert unless a live entry exists; returns the value that ends up cached.
+    fn put_if_absent(&self, key: K, value: V, deadline: u64) -> V
+    where
+        V: Clone,
+    {
+        let hash = self.hasher.hash_one(&key);
+        let guard = self.reclaim.pin();
+        let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
+        // SAFETY: as in `put`.
+        let e = unsafe { node.deref() };
+        let mut published = false;
+        loop {
+            let found = match self.table.find(hash, &e.key, &guard) {
+                Some(found) => Some(found),
+                None => match self.add_new(hash, node, &guard) {
+                    Added::Inserted => return e.value.clone(),
+                    Added::Exists(slot, p) => {
+                        published = true;
+                        Some((slot, p))
+                    }
+                },
+            };
+            let Some((slot, old)) = found else { continue };
+            // SAFETY: loaded under `guard`.
+            let current = unsafe { old.deref() };
+            if !self.time.is_expired(current.deadline) {
+                let v = current.value.clone();
+                self.discard(node, published, &guard);
+                return v;
+            }
+            if self.table.replace(slot, old, node, e.has_ttl(), &guard) {
+                self.count_overwrite(old);
+                self.retire(old, &guard);
+                return e.value.clone();
+            }
+        }
+    }
+
+    /// Frees a node that never got committed. If it was ever published
+    /// (pending), scanners may still be reading its key, so it goes through
+    /// the collector.
+    fn discard(&self, node: Shared<'_, Entry<K, V>>, published: bool, guard: &Guard) {
+        if published {
+            self.retire(node, guard);
+        } else {
+            // SAFETY: never published, so no other thread has seen it.
+            drop(unsafe { node.into_owned() });
+        }
+    }
+
+    /// The read-modify-write loop behind `incr` and `decr`.
+    fn update_counter(
+        &self,
+        mut key: K,
+        ttl: Option<Duration>,
+        op: impl Fn(Option<i64>) -> Result<i64, CacheError>,
+    ) -> Result<i64, CacheError>
+    where
+        K: Clone,
+        V: CounterValue,
+    {
+        if self.capacity == 0 {
+            return op(None);
+        }
+        let hash = self.hasher.hash_one(&key);
+        let guard = self.reclaim.pin();
+        let backoff = Backoff::new();
+        loop {
+            let found = self.table.find(hash, &key, &guard);
+            // SAFETY: `find` returns non-null nodes loaded under `guard`.
+            let live = found.filter(|(_, p)| !self.time.is_expired(unsafe { p.deref() }.deadline));
+            let (n, deadline) = match live {
+                Some((_, p)) => {
+                    // SAFETY: as above.
+                    let e = unsafe { p.deref() };
+                    (op(Some(e.value.to_counter()?))?, e.deadline)
+                }
+                None => {
+                    let deadline = match ttl {
+                        Some(ttl) => self.time.deadline(ttl),
+                        None => self.default_deadline(),
+                    };
+                    (op(None)?, deadline)
+                }
+            };
+            let value = V::from_counter(n)?;
+            let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
+            // SAFETY: ours until linked.
+            let has_ttl = unsafe { node.deref() }.has_ttl();
+            let done = match found {
+                Some((slot, old)) => {
+                    let ok = self.table.replace(slot, old, node, has_ttl, &guard);
+                    if ok {
+                        self.count_overwrite(old);
+                        self.retire(old, &guard);
+                    }
+                    ok
+                }
+                None => match self.add_new(hash, node, &guard) {
+                    Added::Inserted => true,
+                    Added::Exists(..) => {
+                        // Published while pending: scanners may read its key.
+                        // SAFETY: loaded under `guard`, not yet retired.
+                        key = unsafe { node.deref() }.key.clone();
+                        self.retire(node, &guard);
+                        backoff.spin();
+                        continue;
+                    }
+                },
+            };
+            if done {
+                return Ok(n);
+            }
+            // Lost a CAS: take the key back out of the never-published node.
+            // SAFETY: the node was never linked, so this thread owns it.
+            key = unsafe { node.into_owned() }.into_box().key;
+            backoff.spin();
+        }
+    }
+
+    /// Calls `f` on every committed node, pinning per batch of buckets.
+    pub(crate) fn walk(&self, mut f: impl FnMut(Slot, Shared<'_, Entry<K, V>>, &Guard)) {
+        for start in (0..self.table.len()).step_by(BUCKETS_PER_PIN) {
+            let guard = self.reclaim.pin();
+            for b in start..(start + BUCKETS_PER_PIN).min(self.table.len()) {
+                let bucket = self.table.bucket(b);
+                let ctrl = bucket.ctrl();
+                for i in 0..SLOTS {
+                    if !crate::table::is_occupied(ctrl, i) {
+                        continue;
+                    }
+                    let p = bucket.load(i, &guard);
+                    if p.tag() == 0 && !p.is_null() {
+                        f(
+                            Slot {
+                                bucket: b,
+                                index: i,
+                            },
+                            p,
+                            &guard,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! # clockcache
+//!
+//! A lock-free concurrent in-memory cache: a sharded hash table with
+//! epoch-based reclamation, per-shard CLOCK eviction and lazy TTL expiry on a
+//! coarse clock, with no background maintenance.
+//!
+//! ```
+//! use clockcache::Cache;
+//! use std::time::Duration;
+//!
+//! let cache: Cache<String, String> = Cache::new(10_000);
+//! cache.insert("greeting".into(), "hello".into());
+//! cache.insert_with_ttl("token".into(), "abc".into(), Duration::from_secs(60));
+//! assert_eq!(cache.get("greeting").as_deref(), Some("hello"));
+//! assert_eq!(cache.invalidate_pattern("tok*"), 1);
+//! ```
+//!
+//! ## Architecture
+//!
+//! **Table** (`table.rs`). One fixed array of 64-byte buckets, sized once at
+//! build time for `5/4 × max_capacity` slots (it never resizes, so it needs
+//! no lock and no rehash pause). A bucket line holds 6 slot pointers to
+//! immutable entry nodes, a control word (a 1-byte hash tag per slot plus
+//! "may have a TTL" and "displaced" bits), the slots' CLOCK counters and an
+//! overflow count. A key lives in its home bucket or, if that is full, in the
+//! next bucket with room (linear probing over buckets); the overflow count of
+//! each bucket passed tells lookups to keep going, so deletions need no
+//! tombstones. Because placement is global, no bucket or shard can fill
+//! before the whole cache does: capacity is a global count.
+//!
+//! **Entry life cycle.** `EMPTY → BUSY` (an inserter claims the slot with a
+//! CAS on the control word) `→ pending` (pointer stored with a `PENDING` tag,
+//! tag byte published) `→ committed` (CAS clears the tag) `→ unlinked` (CAS
+//! to null by whoever removes, evicts or expires it) `→ EMPTY`. An overwrite
+//! or counter update CASes the committed pointer to a new node of the same
+//! key. Unlinked nodes are retired with `crossbeam_epoch::Guard::defer_destroy`
+//! and freed once no pinned thread can still see them. Two threads inserting
+//! one new key both publish pending, issue a `SeqCst` fence, and scan the
+//! key's probe path: a committed copy always wins, otherwise the copy
+//! earlier on the probe path wins and marks later ones `KILLED`, so a key
+//! never has two committed copies and some inserter always succeeds.
+//!
+//! **Reads** (`get`, `contains_key`, `view`): hash, pin the epoch, load the
+//! home bucket's control word, compare tags, load and dereference the
+//! matching pointer, compare the key, check the deadline; on a hit bump the
+//! slot's CLOCK counter with one relaxed store if it is not saturated. No
+//! lock, no shared write for hot entries.
+//!
+//! **Eviction** (`clock.rs`, `shard.rs`). The bucket array is split into
+//! shards, each with a hand. An insert into a full cache first evicts one
+//! entry with the hand of its home bucket's shard: expired entries go first,
+//! then entries whose counter is 0; other counters are decremented. After 8
+//! buckets without a victim the hand takes the least-counted entry it saw,
+//! so an insert's work is bounded.
+//!
+//! **Expiry** (`expiry.rs`). Deadlines are nanoseconds since the cache was
+//! built, computed on insert with a precise `quanta` read and checked on
+//! access against quanta's coarse clock (kept fresh by one process-wide
+//! upkeep thread that clockcache starts; near a deadline, or when someone
+//! else owns the upkeep thread, the check reads the clock precisely). An
+//! expired entry is invisible at once and reclaimed on access, by the hand,
+//! by a sweep of one bucket per insert once TTLs are in use, or by
+//! [`Cache::purge_expired`]. There is no timer task.
+//!
+//! **What each atomic guards.** Control word: slot ownership (`EMPTY`/`BUSY`
+//! can only be left by its claimer or releaser) and the tag readers filter
+//! on. Slot pointer: the truth about which node is current, changed only by
+//! CAS. CLOCK counters: policy hints, lossy. Overflow count: an upper bound
+//! on entries probing past the bucket. `len`: published entries (pending or
+//! committed), used to decide when to evict. Hands and sweep cursors: just
+//! positions. Stats: per-thread striped counters.
+//!
+//! **Memory reclamation.** Normal builds pin crossbeam-epoch's global
+//! collector. Dropping the last `Cache` handle frees every linked entry at
+//! once; entries retired earlier are freed as the global epoch advances
+//! (pinning and flushing a few times, `crossbeam_epoch::pin().flush()`,
+//! forces that; the drop-count tests do so). Keys and values must be
+//! `Send + Sync + 'static` because they may be dropped on another thread,
+//! later.
+//!
+//! **Locks.** None. The only waits are `Backoff` snoozes when two inserters
+//! of the same key collide or every slot is momentarily taken.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+#[cfg(all(clockcache_loom, not(crossbeam_loom)))]
+compile_error!(
+    "--cfg clockcache_loom needs --cfg crossbeam_loom too, or crossbeam-epoch is not modelled and every loom test passes after one iteration"
+);
+
+mod builder;
+mod cache;
+mod clock;
+mod counter;
+mod entry;
+mod error;
+mod expiry;
+pub mod glob;
+mod iter;
+mod shard;
+mod stats;
+mod sync;
+mod table;
+
+pub use builder::{CacheBuilder, DEFAULT_CAPACITY, MAX_CAPACITY};
+pub use cache::Cache;
+pub use counter::CounterValue;
+pub use error::CacheError;
+#[cfg(clockcache_loom)]
+#[doc(hidden)]
+pub use expiry::ManualClock;
+pub use glob::Pattern;
+pub use iter::Iter;
+pub use quanta;
+pub use stats::CacheStats;

@@ -1,0 +1,98 @@
+//! Shards: contiguous runs of buckets with their own CLOCK hand.
+//!
+//! The table itself is one array, so an entry whose home bucket is full
+//! simply lands in the next bucket, even across a shard boundary: shards
+//! never fill up on their own. What a shard owns is eviction state: the hand
+//! that sweeps its buckets and the cursor of the amortised expiry sweep.
+//! Inserts evict in the shard of the new key's home bucket, so concurrent
+//! writers mostly move different hands.
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::AtomicUsize;
+
+/// One shard's eviction state.
+pub(crate) struct Shard {
+    /// First bucket of the shard.
+    pub(crate) start: usize,
+    /// Number of buckets (at least 1).
+    pub(crate) len: usize,
+    /// The CLOCK hand: a running count of buckets visited, taken modulo `len`.
+    pub(crate) hand: AtomicUsize,
+    /// Cursor of the amortised sweep for expired entries.
+    pub(crate) sweep: AtomicUsize,
+}
+
+/// The shards of a table.
+pub(crate) struct Shards {
+    shards: Box<[CachePadded<Shard>]>,
+    per_shard: usize,
+}
+
+impl Shards {
+    /// Splits `buckets` buckets into at most `wanted` shards of at least one bucket each.
+    pub(crate) fn new(buckets: usize, wanted: usize) -> Self {
+        if buckets == 0 {
+            return Shards {
+                shards: Box::new([]),
+                per_shard: 1,
+            };
+        }
+        let wanted = wanted.clamp(1, buckets);
+        let per_shard = buckets.div_ceil(wanted);
+        let count = buckets.div_ceil(per_shard);
+        let shards = (0..count)
+            .map(|i| {
+                let start = i * per_shard;
+                CachePadded::new(Shard {
+                    start,
+                    len: per_shard.min(buckets - start),
+                    hand: AtomicUsize::new(0),
+                    sweep: AtomicUsize::new(0),
+                })
+            })
+            .collect();
+        Shards { shards, per_shard }
+    }
+
+    /// Number of shards.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard that owns bucket `b`.
+    #[inline]
+    pub(crate) fn of_bucket(&self, b: usize) -> usize {
+        b / self.per_shard
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> &Shard {
+        &self.shards[i]
+    }
+}
+
+#[cfg(all(test, not(clockcache_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_bucket_once() {
+        for buckets in [1, 2, 7, 64, 1000, 1001] {
+            for wanted in [0, 1, 3, 8, 64, 5000] {
+                let s = Shards::new(buckets, wanted);
+                let mut next = 0;
+                for i in 0..s.len() {
+                    let sh = s.get(i);
+                    assert_eq!(sh.start, next);
+                    assert!(sh.len >= 1);
+                    for b in sh.start..sh.start + sh.len {
+                        assert_eq!(s.of_bucket(b), i);
+                    }
+                    next += sh.len;
+                }
+                assert_eq!(next, buckets);
+            }
+        }
+    }
+}

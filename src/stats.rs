@@ -1,0 +1,106 @@
+//! Hit, miss and life-cycle counters, striped per thread.
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{thread_stripe, AtomicU64, Ordering};
+
+/// A snapshot of a cache's counters, from [`Cache::stats`](crate::Cache::stats).
+///
+/// Counters are exact (each event is counted once) but a snapshot taken
+/// while other threads work is not an atomic cut across counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups (`get`, `view`, `get_or_insert_with`) that found a live entry.
+    pub hits: u64,
+    /// Lookups that found nothing or only an expired entry.
+    pub misses: u64,
+    /// Entries added for keys that had no live entry.
+    pub inserts: u64,
+    /// Overwrites of a live entry (including counter updates).
+    pub updates: u64,
+    /// Entries removed by `remove`, `retain` or `invalidate_pattern`.
+    pub removals: u64,
+    /// Entries evicted to stay within capacity.
+    pub evictions: u64,
+    /// Expired entries reclaimed (on access, by the hand, by sweeping or by
+    /// `purge_expired`).
+    pub expirations: u64,
+}
+
+impl CacheStats {
+    /// `hits / (hits + misses)`, or 0 when nothing was looked up.
+    ///
+    /// ```
+    /// let cache = clockcache::Cache::<u32, u32>::new(10);
+    /// cache.insert(1, 1);
+    /// cache.get(&1);
+    /// cache.get(&2);
+    /// assert_eq!(cache.stats().hit_ratio(), 0.5);
+    /// ```
+    pub fn hit_ratio(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Stat {
+    Hit = 0,
+    Miss,
+    Insert,
+    Update,
+    Removal,
+    Eviction,
+    Expiration,
+}
+
+const STATS: usize = 7;
+const STRIPES: usize = 16;
+
+/// Counters striped by thread, so that hits on different threads do not
+/// write the same cache line.
+pub(crate) struct Stats {
+    stripes: Box<[CachePadded<[AtomicU64; STATS]>]>,
+}
+
+impl Stats {
+    pub(crate) fn new() -> Self {
+        Stats {
+            stripes: (0..STRIPES)
+                .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+                .collect(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, stat: Stat, n: u64) {
+        self.stripes[thread_stripe() % STRIPES][stat as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn incr(&self, stat: Stat) {
+        self.add(stat, 1);
+    }
+
+    pub(crate) fn snapshot(&self) -> CacheStats {
+        let mut t = [0u64; STATS];
+        for s in self.stripes.iter() {
+            for (acc, c) in t.iter_mut().zip(s.iter()) {
+                *acc += c.load(Ordering::Relaxed);
+            }
+        }
+        CacheStats {
+            hits: t[Stat::Hit as usize],
+            misses: t[Stat::Miss as usize],
+            inserts: t[Stat::Insert as usize],
+            updates: t[Stat::Update as usize],
+            removals: t[Stat::Removal as usize],
+            evictions: t[Stat::Eviction as usize],
+            expirations: t[Stat::Expiration as usize],
+        }
+    }
+}

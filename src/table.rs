@@ -1,0 +1,574 @@
+//! The lock-free, fixed-size, set-associative hash table.
+//!
+//! The table is an array of 64-byte [`Bucket`]s, each holding [`SLOTS`]
+//! pointers to immutable [`Entry`] nodes plus the per-slot metadata that
+//! readers and the eviction hand need without touching the nodes:
+//!
+//! - `ctrl` (one `u64`): a control byte per slot, `EMPTY`, `BUSY` (claimed by
+//!   an inserter that is filling it) or a 1-byte hash tag (`2..=255`); byte 6
+//!   holds a "may have a TTL" hint bit per slot and byte 7 a "displaced" bit
+//!   per slot (the entry does not live in its home bucket).
+//! - `freq`: the CLOCK counter of each slot (owned by `clock.rs`; lossy).
+//! - `overflow`: how many entries passed this bucket while probing for a
+//!   free slot (F14-style outbound overflow count). A lookup that misses in
+//!   a bucket whose count is zero stops there; no tombstones are needed.
+//!
+//! A key's home bucket comes from the hash; if it is full, the entry goes to
+//! the next bucket with a free slot (linear probing over buckets), so no
+//! bucket or shard can fill up before the whole table does.
+//!
+//! ## Slot life cycle and who may write what
+//!
+//! ```text
+//!  EMPTY --claim (CAS ctrl)--> BUSY --publish--> tag + ptr|PENDING --commit (CAS ptr)--> tag + ptr
+//!    ^                                                   |                                  |
+//!    +------------- release (CAS ctrl) <-- ptr = null <--+-- abort / evict / remove --------+
+//! ```
+//!
+//! - Only the claimer writes a `BUSY` slot's pointer and publishes its ctrl
+//!   byte; nobody else can claim a slot until its byte is `EMPTY` again, so
+//!   control bytes never go stale through a delayed store.
+//! - A committed pointer changes only by CAS: to a new node of the same key
+//!   (overwrite) or to null (removal). Whoever CASes it to null owns the slot
+//!   until it releases the ctrl byte. Readers hold an epoch guard, so a node
+//!   they loaded cannot be freed or reused under them (which also rules out
+//!   ABA on these CASes).
+//! - A new key is first published `PENDING` (invisible to readers), then the
+//!   inserter issues a `SeqCst` fence and scans the key's probe path for
+//!   rivals; see `Table::scan_rivals`. This is what keeps a key unique when
+//!   two threads insert it at once.
+
+use std::borrow::Borrow;
+
+use crate::entry::Entry;
+use crate::sync::{Atomic, AtomicU16, AtomicU64, AtomicU8, Guard, Ordering, Shared};
+
+/// Slots per bucket: 6 pointers + 8 ctrl bytes + 6 freq bytes + 2 overflow
+/// bytes fill one 64-byte cache line.
+pub(crate) const SLOTS: usize = 6;
+
+/// Pointer tag: published but not yet committed (invisible to readers).
+pub(crate) const PENDING: usize = 1;
+/// Pointer tag: a pending entry that lost a race and must not commit.
+pub(crate) const KILLED: usize = 2;
+
+const EMPTY: u8 = 0;
+const BUSY: u8 = 1;
+const TTL_SHIFT: u32 = 48;
+const DISPLACED_SHIFT: u32 = 56;
+
+/// Where an entry lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub(crate) bucket: usize,
+    pub(crate) index: usize,
+}
+
+/// One cache line of the table.
+#[repr(C, align(64))]
+pub(crate) struct Bucket<K, V> {
+    ctrl: AtomicU64,
+    pub(crate) freq: [AtomicU8; SLOTS],
+    overflow: AtomicU16,
+    slots: [Atomic<Entry<K, V>>; SLOTS],
+}
+
+impl<K, V> Bucket<K, V> {
+    #[cfg(clockcache_loom)]
+    fn new() -> Self {
+        Bucket {
+            ctrl: AtomicU64::new(0),
+            freq: std::array::from_fn(|_| AtomicU8::new(0)),
+            overflow: AtomicU16::new(0),
+            slots: std::array::from_fn(|_| Atomic::null()),
+        }
+    }
+
+    /// The control word (Acquire: a published tag implies its pointer).
+    #[inline]
+    pub(crate) fn ctrl(&self) -> u64 {
+        self.ctrl.load(Ordering::Acquire)
+    }
+
+    /// Loads slot `i`'s pointer.
+    #[inline]
+    pub(crate) fn load<'g>(&self, i: usize, guard: &'g Guard) -> Shared<'g, Entry<K, V>> {
+        self.slots[i].load(Ordering::Acquire, guard)
+    }
+}
+
+/// The control byte of slot `i`.
+#[inline]
+fn byte(ctrl: u64, i: usize) -> u8 {
+    (ctrl >> (8 * i)) as u8
+}
+
+/// Whether slot `i` holds a published entry (pending or committed).
+#[inline]
+pub(crate) fn is_occupied(ctrl: u64, i: usize) -> bool {
+    byte(ctrl, i) > BUSY
+}
+
+/// Whether slot `i`'s entry may have a TTL.
+#[inline]
+pub(crate) fn may_expire(ctrl: u64, i: usize) -> bool {
+    ctrl & (1 << (TTL_SHIFT + i as u32)) != 0
+}
+
+#[inline]
+fn is_displaced(ctrl: u64, i: usize) -> bool {
+    ctrl & (1 << (DISPLACED_SHIFT + i as u32)) != 0
+}
+
+/// The 1-byte tag of a hash (never `EMPTY` or `BUSY`).
+#[inline]
+pub(crate) fn tag_of(hash: u64) -> u8 {
+    let t = hash as u8;
+    if t <= BUSY {
+        t + 2
+    } else {
+        t
+    }
+}
+
+/// What `scan_rivals` found on a new key's probe path.
+pub(crate) enum Rival<'g, K, V> {
+    /// No other live copy: the pending entry may commit.
+    None,
+    /// A committed copy exists: abort and update it instead.
+    Committed(Slot, Shared<'g, Entry<K, V>>),
+    /// A pending copy earlier on the probe path wins: abort and retry.
+    EarlierPending,
+}
+
+/// The fixed array of buckets.
+pub(crate) struct Table<K, V> {
+    buckets: Box<[Bucket<K, V>]>,
+}
+
+impl<K, V> Table<K, V> {
+    /// A table of `n` buckets (`n` may be 0 for a zero-capacity cache), or
+    /// `None` if the allocation fails.
+    ///
+    /// The buckets are allocated zeroed: an all-zero bucket is an empty one,
+    /// and pages of a large table that are never touched are never committed.
+    #[cfg(not(clockcache_loom))]
+    pub(crate) fn try_new(n: usize) -> Option<Self> {
+        use std::alloc::{alloc_zeroed, Layout};
+        if n == 0 {
+            return Some(Table {
+                buckets: Box::new([]),
+            });
+        }
+        let layout = Layout::array::<Bucket<K, V>>(n).ok()?;
+        // SAFETY: `layout` has a non-zero size (n > 0 and buckets are 64 bytes).
+        let ptr = unsafe { alloc_zeroed(layout) }.cast::<Bucket<K, V>>();
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: `ptr` is a fresh allocation of `n` buckets with the layout
+        // `Box<[Bucket]>` expects, and all-zero bytes are a valid empty
+        // bucket: zero atomics, `EMPTY` control bytes, null `Atomic`s.
+        let buckets = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)) };
+        Some(Table { buckets })
+    }
+
+    /// Loom's atomics are not plain integers, so buckets are built one by one.
+    #[cfg(clockcache_loom)]
+    pub(crate) fn try_new(n: usize) -> Option<Self> {
+        Some(Table {
+            buckets: (0..n).map(|_| Bucket::new()).collect(),
+        })
+    }
+
+    /// Number of buckets.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    #[inline]
+    pub(crate) fn bucket(&self, b: usize) -> &Bucket<K, V> {
+        &self.buckets[b]
+    }
+
+    /// The home bucket of a hash (multiply-shift range reduction, so the
+    /// bucket count need not be a power of two). Requires a non-empty table.
+    #[inline]
+    pub(crate) fn home(&self, hash: u64) -> usize {
+        ((u128::from(hash) * self.buckets.len() as u128) >> 64) as usize
+    }
+
+    #[inline]
+    fn next(&self, b: usize) -> usize {
+        if b + 1 == self.buckets.len() {
+            0
+        } else {
+            b + 1
+        }
+    }
+
+    /// Position of `s` on the probe path that starts at `home`.
+    fn rank(&self, home: usize, s: Slot) -> (usize, usize) {
+        let n = self.buckets.len();
+        ((s.bucket + n - home) % n, s.index)
+    }
+
+    /// Calls `f` on every bucket of the probe path of `home`, stopping after a
+    /// bucket that no entry probed past, after a full lap, or when `f` returns
+    /// `Some`.
+    #[inline]
+    fn probe<R>(
+        &self,
+        home: usize,
+        mut f: impl FnMut(usize, &Bucket<K, V>) -> Option<R>,
+    ) -> Option<R> {
+        let mut b = home;
+        loop {
+            let bucket = &self.buckets[b];
+            if let Some(r) = f(b, bucket) {
+                return Some(r);
+            }
+            if bucket.overflow.load(Ordering::Acquire) == 0 {
+                return None;
+            }
+            b = self.next(b);
+            if b == home {
+                return None;
+            }
+        }
+    }
+
+    /// Finds the committed entry for `key`. Lock-free: loads only.
+    #[inline]
+    pub(crate) fn find<'g, Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Option<(Slot, Shared<'g, Entry<K, V>>)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let tag = tag_of(hash);
+        self.probe(self.home(hash), |b, bucket| {
+            let ctrl = bucket.ctrl();
+            for i in 0..SLOTS {
+                if byte(ctrl, i) != tag {
+                    continue;
+                }
+                let p = bucket.load(i, guard);
+                if p.tag() != 0 {
+                    continue;
+                }
+                // SAFETY: `p` was loaded under `guard`; nodes are retired
+                // with `defer_destroy` only after being unlinked, so it stays
+                // allocated until the guard is dropped. Null yields `None`.
+                if let Some(e) = unsafe { p.as_ref() } {
+                    if e.key.borrow() == key {
+                        return Some((
+                            Slot {
+                                bucket: b,
+                                index: i,
+                            },
+                            p,
+                        ));
+                    }
+                }
+            }
+            None
+        })
+    }
+
+    /// Claims an empty slot on the probe path of `home`, bumping the overflow
+    /// count of every full bucket it passes. Returns `None` (with the counts
+    /// restored) if every slot of the table is taken.
+    pub(crate) fn claim(&self, home: usize) -> Option<Slot> {
+        let mut b = home;
+        loop {
+            let bucket = &self.buckets[b];
+            let mut ctrl = bucket.ctrl.load(Ordering::Relaxed);
+            'bucket: loop {
+                for i in 0..SLOTS {
+                    if byte(ctrl, i) == EMPTY {
+                        let claimed = ctrl | (u64::from(BUSY) << (8 * i));
+                        match bucket.ctrl.compare_exchange_weak(
+                            ctrl,
+                            claimed,
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        ) {
+                            Ok(_) => {
+                                return Some(Slot {
+                                    bucket: b,
+                                    index: i,
+                                })
+                            }
+                            Err(now) => {
+                                ctrl = now;
+                                continue 'bucket;
+                            }
+                        }
+                    }
+                }
+                break;
+            }
+            // Full: later lookups of keys homed at or before here must look further.
+            overflow_add(&bucket.overflow);
+            b = self.next(b);
+            if b == home {
+                self.unwind_overflow(home, home);
+                return None;
+            }
+        }
+    }
+
+    /// Drops the overflow counts an entry placed at `end` added on its way
+    /// from `home` (all buckets from `home` up to, not including, `end`; a
+    /// whole lap when `end == home` after a failed claim).
+    fn unwind_overflow(&self, home: usize, end: usize) {
+        let mut b = home;
+        loop {
+            overflow_sub(&self.buckets[b].overflow);
+            b = self.next(b);
+            if b == end {
+                return;
+            }
+        }
+    }
+
+    /// Publishes a claimed slot: stores the node tagged `PENDING`, resets the
+    /// slot's CLOCK counter, then writes the ctrl byte (Release, so a reader
+    /// that sees the tag also sees the pointer).
+    pub(crate) fn publish(
+        &self,
+        s: Slot,
+        home: usize,
+        tag: u8,
+        node: Shared<'_, Entry<K, V>>,
+        ttl: bool,
+        freq: u8,
+    ) {
+        let bucket = &self.buckets[s.bucket];
+        bucket.slots[s.index].store(node.with_tag(PENDING), Ordering::Relaxed);
+        bucket.freq[s.index].store(freq, Ordering::Relaxed);
+        let mut set = u64::from(tag) << (8 * s.index);
+        if ttl {
+            set |= 1 << (TTL_SHIFT + s.index as u32);
+        }
+        if s.bucket != home {
+            set |= 1 << (DISPLACED_SHIFT + s.index as u32);
+        }
+        let mask = 0xff << (8 * s.index);
+        let mut ctrl = bucket.ctrl.load(Ordering::Relaxed);
+        loop {
+            debug_assert_eq!(byte(ctrl, s.index), BUSY);
+            let new = (ctrl & !mask) | set;
+            match bucket
+                .ctrl
+                .compare_exchange_weak(ctrl, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => ctrl = now,
+            }
+        }
+    }
+
+    /// Looks for other live copies of `key` on its probe path after the
+    /// caller published its own pending copy at `own` and issued a `SeqCst`
+    /// fence.
+    ///
+    /// Two inserters of one key both publish, fence, then scan, so at least
+    /// one of them sees the other (the fences are totally ordered). The rule
+    /// that keeps exactly one copy: a committed copy always wins (the scanner
+    /// aborts); between pending copies the one earlier on the probe path wins:
+    /// the scanner aborts if it sees an earlier one and marks later ones
+    /// `KILLED`, which makes their commit CAS fail. The earliest pending copy
+    /// is never killed, so some insert always completes (lock-free).
+    pub(crate) fn scan_rivals<'g, Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        own: Slot,
+        guard: &'g Guard,
+    ) -> Rival<'g, K, V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let tag = tag_of(hash);
+        let home = self.home(hash);
+        let own_rank = self.rank(home, own);
+        let found = self.probe(home, |b, bucket| {
+            let ctrl = bucket.ctrl();
+            for i in 0..SLOTS {
+                let s = Slot {
+                    bucket: b,
+                    index: i,
+                };
+                if byte(ctrl, i) != tag || s == own {
+                    continue;
+                }
+                let mut p = bucket.load(i, guard);
+                loop {
+                    if p.is_null() || p.tag() & KILLED != 0 {
+                        break;
+                    }
+                    // SAFETY: loaded under `guard`; see `find`.
+                    let e = unsafe { p.deref() };
+                    if e.key.borrow() != key {
+                        break;
+                    }
+                    if p.tag() == 0 {
+                        return Some(Rival::Committed(s, p));
+                    }
+                    if self.rank(home, s) < own_rank {
+                        return Some(Rival::EarlierPending);
+                    }
+                    match bucket.slots[i].compare_exchange(
+                        p,
+                        p.with_tag(PENDING | KILLED),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                        guard,
+                    ) {
+                        Ok(_) => break,
+                        // It committed, aborted or was killed meanwhile: look again.
+                        Err(err) => p = err.current,
+                    }
+                }
+            }
+            None
+        });
+        found.unwrap_or(Rival::None)
+    }
+
+    /// Turns the pending entry at `s` into a committed one. Fails if a rival
+    /// killed it.
+    pub(crate) fn commit(&self, s: Slot, node: Shared<'_, Entry<K, V>>, guard: &Guard) -> bool {
+        self.buckets[s.bucket].slots[s.index]
+            .compare_exchange(
+                node.with_tag(PENDING),
+                node.with_tag(0),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+                guard,
+            )
+            .is_ok()
+    }
+
+    /// Takes back the caller's own pending (possibly killed) entry at `s` and
+    /// frees the slot. Only the publisher can do this: others never null a
+    /// pending pointer.
+    pub(crate) fn abort(&self, s: Slot, home: usize, guard: &Guard) {
+        let slot = &self.buckets[s.bucket].slots[s.index];
+        slot.store(Shared::null(), Ordering::Release);
+        let _ = guard;
+        self.release(s, home);
+    }
+
+    /// Replaces the committed node `old` at `s` with `new` (same key).
+    pub(crate) fn replace<'g>(
+        &self,
+        s: Slot,
+        old: Shared<'g, Entry<K, V>>,
+        new: Shared<'g, Entry<K, V>>,
+        ttl: bool,
+        guard: &'g Guard,
+    ) -> bool {
+        let bucket = &self.buckets[s.bucket];
+        if ttl {
+            // A hint only: set before the swap, so the sweeper may look at a
+            // node that has no TTL but never misses one that has.
+            bucket
+                .ctrl
+                .fetch_or(1 << (TTL_SHIFT + s.index as u32), Ordering::Relaxed);
+        }
+        bucket.slots[s.index]
+            .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire, guard)
+            .is_ok()
+    }
+
+    /// Unlinks the committed node `old` at `s`. On success the caller owns
+    /// the slot, has been told the home bucket is needed to fix overflow
+    /// counts (computed lazily by `home_of`, only for displaced entries), and
+    /// must retire `old`.
+    pub(crate) fn unlink(
+        &self,
+        s: Slot,
+        old: Shared<'_, Entry<K, V>>,
+        home_of: impl FnOnce() -> usize,
+        guard: &Guard,
+    ) -> bool {
+        let bucket = &self.buckets[s.bucket];
+        if bucket.slots[s.index]
+            .compare_exchange(
+                old,
+                Shared::null(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+                guard,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        let home = if is_displaced(bucket.ctrl.load(Ordering::Relaxed), s.index) {
+            home_of()
+        } else {
+            s.bucket
+        };
+        self.release(s, home);
+        true
+    }
+
+    /// Returns slot `s` (whose pointer is already null and owned by the
+    /// caller) to `EMPTY`, clearing its hint bits and the overflow counts its
+    /// entry added.
+    fn release(&self, s: Slot, home: usize) {
+        if s.bucket != home {
+            self.unwind_overflow(home, s.bucket);
+        }
+        let bucket = &self.buckets[s.bucket];
+        let clear = (0xff << (8 * s.index))
+            | (1 << (TTL_SHIFT + s.index as u32))
+            | (1 << (DISPLACED_SHIFT + s.index as u32));
+        bucket.ctrl.fetch_and(!clear, Ordering::Release);
+    }
+}
+
+impl<K, V> Drop for Table<K, V> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self` means no thread can reach the table any more,
+        // so no guard can hold one of its nodes; nodes still linked were
+        // never retired, so each is freed exactly once, here.
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        for bucket in self.buckets.iter() {
+            for slot in &bucket.slots {
+                let p = slot.load(Ordering::Relaxed, guard);
+                if !p.is_null() {
+                    // SAFETY: see above; the tag bits are stripped by `into_owned`.
+                    drop(unsafe { p.into_owned() });
+                }
+            }
+        }
+    }
+}
+
+/// Saturating increment: a count stuck at the maximum only makes lookups
+/// probe further than needed, never less.
+fn overflow_add(c: &AtomicU16) {
+    let _ = c.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |v| v.checked_add(1));
+}
+
+/// Decrement that leaves a saturated count alone.
+fn overflow_sub(c: &AtomicU16) {
+    let _ = c.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |v| {
+        if v == u16::MAX || v == 0 {
+            None
+        } else {
+            Some(v - 1)
+        }
+    });
+}
