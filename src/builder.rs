@@ -14,7 +14,7 @@ pub const DEFAULT_CAPACITY: usize = 10_000;
 
 /// The largest capacity a cache is built with; larger requests are clamped
 /// (the table is allocated up front, about 14 bytes per unit of capacity).
-pub const MAX_CAPACITY: usize = 1 << 32;
+pub const MAX_CAPACITY: usize = 1 << 28;
 
 /// Table slots per unit of capacity, as a ratio: 5/4 keeps buckets at most
 /// 80% full, so probe sequences stay short.

@@ -79,6 +79,16 @@ impl<K, V, S> fmt::Debug for Cache<K, V, S> {
     }
 }
 
+impl<K, V, S> Drop for Inner<K, V, S> {
+    fn drop(&mut self) {
+        // Every linked node is counted in `len` (no insert can be in flight
+        // once the last handle is gone), so an empty cache has nothing to free.
+        if self.len.load(Ordering::Relaxed) > 0 {
+            self.table.free_all();
+        }
+    }
+}
+
 /// Buckets the write-side sweep inspects per insert once TTLs are in use.
 const SWEEP_PER_INSERT: usize = 1;
 

@@ -101,6 +101,8 @@ mod shard;
 mod stats;
 mod sync;
 mod table;
+#[cfg(not(clockcache_loom))]
+mod zeroed;
 
 pub use builder::{CacheBuilder, DEFAULT_CAPACITY, MAX_CAPACITY};
 pub use cache::Cache;

@@ -141,9 +141,14 @@ pub(crate) enum Rival<'g, K, V> {
     EarlierPending,
 }
 
+#[cfg(not(clockcache_loom))]
+type Buckets<K, V> = crate::zeroed::ZeroedSlice<Bucket<K, V>>;
+#[cfg(clockcache_loom)]
+type Buckets<K, V> = Box<[Bucket<K, V>]>;
+
 /// The fixed array of buckets.
 pub(crate) struct Table<K, V> {
-    buckets: Box<[Bucket<K, V>]>,
+    buckets: Buckets<K, V>,
 }
 
 impl<K, V> Table<K, V> {
@@ -154,22 +159,9 @@ impl<K, V> Table<K, V> {
     /// and pages of a large table that are never touched are never committed.
     #[cfg(not(clockcache_loom))]
     pub(crate) fn try_new(n: usize) -> Option<Self> {
-        use std::alloc::{alloc_zeroed, Layout};
-        if n == 0 {
-            return Some(Table {
-                buckets: Box::new([]),
-            });
-        }
-        let layout = Layout::array::<Bucket<K, V>>(n).ok()?;
-        // SAFETY: `layout` has a non-zero size (n > 0 and buckets are 64 bytes).
-        let ptr = unsafe { alloc_zeroed(layout) }.cast::<Bucket<K, V>>();
-        if ptr.is_null() {
-            return None;
-        }
-        // SAFETY: `ptr` is a fresh allocation of `n` buckets with the layout
-        // `Box<[Bucket]>` expects, and all-zero bytes are a valid empty
-        // bucket: zero atomics, `EMPTY` control bytes, null `Atomic`s.
-        let buckets = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)) };
+        // SAFETY: all-zero bytes are a valid, empty bucket (zero atomics,
+        // `EMPTY` control bytes, null `Atomic`s), and buckets are 64-aligned.
+        let buckets = unsafe { crate::zeroed::ZeroedSlice::new(n) }?;
         Some(Table { buckets })
     }
 
@@ -538,8 +530,11 @@ impl<K, V> Table<K, V> {
     }
 }
 
-impl<K, V> Drop for Table<K, V> {
-    fn drop(&mut self) {
+impl<K, V> Table<K, V> {
+    /// Frees every node still linked. Called when the cache is dropped (and
+    /// skipped when it holds nothing, so dropping a huge, mostly untouched
+    /// table does not fault in all its pages).
+    pub(crate) fn free_all(&mut self) {
         // SAFETY: `&mut self` means no thread can reach the table any more,
         // so no guard can hold one of its nodes; nodes still linked were
         // never retired, so each is freed exactly once, here.
@@ -548,7 +543,8 @@ impl<K, V> Drop for Table<K, V> {
             for slot in &bucket.slots {
                 let p = slot.load(Ordering::Relaxed, guard);
                 if !p.is_null() {
-                    // SAFETY: see above; the tag bits are stripped by `into_owned`.
+                    slot.store(Shared::null(), Ordering::Relaxed);
+                    // SAFETY: see above; `into_owned` strips the tag bits.
                     drop(unsafe { p.into_owned() });
                 }
             }
