@@ -19,7 +19,7 @@ use crate::iter::Iter;
 use crate::shard::Shards;
 use crate::stats::{CacheStats, Stat, Stats};
 use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, Guard, Ordering, Owned, Reclaimer, Shared};
-use crate::table::{tag_of, Rival, Slot, Table, SLOTS};
+use crate::table::{tag_of, Home, Rival, Slot, Table, SLOTS};
 
 /// A concurrent, bounded, in-memory cache with CLOCK eviction and per-entry TTL.
 ///
@@ -436,8 +436,8 @@ where
         }
     }
 
-    /// The home bucket of a linked node (for displaced entries only).
-    fn home_of(&self, p: Shared<'_, Entry<K, V>>) -> usize {
+    /// The candidate buckets of a linked node (for displaced entries only).
+    fn home_of(&self, p: Shared<'_, Entry<K, V>>) -> Home {
         // SAFETY: every caller holds the guard `p` was loaded under.
         self.table
             .home(self.hasher.hash_one(&unsafe { p.deref() }.key))
@@ -510,25 +510,34 @@ where
         }
     }
 
+    /// Unlinks and retires a committed node without touching `len` or the
+    /// stats; returns whether this thread's CAS won.
+    fn unlink_quiet(&self, slot: Slot, p: Shared<'_, Entry<K, V>>, guard: &Guard) -> bool {
+        let won = self.table.unlink(slot, p, || self.home_of(p), guard);
+        if won {
+            self.retire(p, guard);
+        }
+        won
+    }
+
+    fn count_eviction(&self, reason: Reason) {
+        self.stats.incr(match reason {
+            Reason::Capacity => Stat::Eviction,
+            Reason::Expired => Stat::Expiration,
+        });
+    }
+
     /// Evicts one entry, starting with the hand of shard `first`. Returns
     /// whether it did (the caller settles `len`'s share: see `add_new`).
     fn evict_one(&self, first: usize, guard: &Guard) -> bool {
         let n = self.shards.len();
         for k in 0..n {
             let shard = self.shards.get((first + k) % n);
-            let mut won = false;
             let reason = clock::sweep(&self.table, shard, &self.time, guard, |slot, p| {
-                won = self.table.unlink(slot, p, || self.home_of(p), guard);
-                if won {
-                    self.retire(p, guard);
-                }
-                won
+                self.unlink_quiet(slot, p, guard)
             });
             if let Some(reason) = reason {
-                self.stats.incr(match reason {
-                    Reason::Capacity => Stat::Eviction,
-                    Reason::Expired => Stat::Expiration,
-                });
+                self.count_eviction(reason);
                 return true;
             }
         }
@@ -547,36 +556,28 @@ where
     ) -> Added<'g, K, V> {
         let table = &self.table;
         let home = table.home(hash);
-        let shard = self.shards.of_bucket(home);
+        let shard = self.shards.of_bucket(home.first);
         let tag = tag_of(hash);
         // SAFETY: the caller owns `node` (allocated, not retired).
         let e = unsafe { node.deref() };
         let ttl = e.has_ttl();
         let backoff = Backoff::new();
         loop {
-            // Evict before inserting when full, so that `len` need not move
-            // (and the new entry cannot be its own victim). Otherwise count
-            // the entry before it becomes visible.
-            let credit =
-                self.len.load(Ordering::Relaxed) >= self.capacity && self.evict_one(shard, guard);
-            let Some(slot) = table.claim(home) else {
-                // Every slot is taken (more inserts in flight than spare
-                // slots): make room and retry.
-                if credit {
-                    self.len.fetch_sub(1, Ordering::Relaxed);
-                }
-                if self.evict_one(shard, guard) {
-                    self.len.fetch_sub(1, Ordering::Relaxed);
-                }
-                backoff.snooze();
-                continue;
-            };
-            let before = if credit {
-                None
-            } else {
+            let (slot, mut credits) = self.make_room(home, shard, guard);
+            // Each eviction this insert made stands for the entry it adds:
+            // the first one is spent on this insert instead of moving `len`
+            // twice; any extra one is settled now.
+            let before = if credits == 0 {
                 Some(self.len.fetch_add(1, Ordering::Relaxed))
+            } else {
+                credits -= 1;
+                None
             };
-            table.publish(slot, home, tag, node, ttl, clock::INITIAL_FREQ);
+            if credits > 0 {
+                self.len.fetch_sub(credits, Ordering::Relaxed);
+            }
+            let stamp = clock::initial(self.shards.get(self.shards.of_bucket(slot.bucket)));
+            table.publish(slot, home, tag, node, ttl, stamp);
             // Pairs with the same fence in a rival inserter: at least one of
             // two concurrent inserters of a key sees the other's publication.
             fence(Ordering::SeqCst);
@@ -602,6 +603,52 @@ where
                 self.sweep_expired(shard, guard);
             }
             return Added::Inserted;
+        }
+    }
+
+    /// Claims a slot for a new key with candidate buckets `home`, evicting
+    /// when the cache is full. Returns the slot and how many entries were
+    /// evicted for it (their `len` decrements are left to the caller).
+    ///
+    /// - A candidate bucket has room: claim it; if the cache is full, the
+    ///   hand of `shard` evicts one entry (the CLOCK order decides).
+    /// - Both candidates are full and so is the cache: evict between them
+    ///   (`clock::evict_local`) and claim the freed slot.
+    /// - Both are full but the cache is not: never evict early; claim a slot
+    ///   further on (`Table::claim_far`).
+    fn make_room(&self, home: Home, shard: usize, guard: &Guard) -> (Slot, usize) {
+        let backoff = Backoff::new();
+        let mut credits = 0;
+        loop {
+            let full = self.len.load(Ordering::Relaxed) >= self.capacity;
+            if let Some(slot) = self.table.claim_near(home) {
+                if full && self.evict_one(shard, guard) {
+                    credits += 1;
+                }
+                return (slot, credits);
+            }
+            if full {
+                if let Some(reason) = clock::evict_local(
+                    &self.table,
+                    &self.shards,
+                    home,
+                    &self.time,
+                    guard,
+                    |s, p| self.unlink_quiet(s, p, guard),
+                ) {
+                    self.count_eviction(reason);
+                    credits += 1;
+                    continue;
+                }
+            }
+            if let Some(slot) = self.table.claim_far(home) {
+                return (slot, credits);
+            }
+            // Every slot is taken (more inserts in flight than spare slots).
+            if self.evict_one(shard, guard) {
+                credits += 1;
+            }
+            backoff.snooze();
         }
     }
 

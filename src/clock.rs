@@ -21,24 +21,62 @@
 
 use crate::entry::Entry;
 use crate::expiry::TimeSource;
-use crate::shard::Shard;
+use crate::shard::{Shard, Shards};
 use crate::sync::{AtomicU8, Guard, Ordering, Shared};
-use crate::table::{is_occupied, may_expire, Slot, Table, SLOTS};
+use crate::table::{is_occupied, may_expire, Home, Slot, Table, SLOTS};
 
-/// Saturation value of a CLOCK counter.
+/// Saturation value of a CLOCK counter (the low 2 bits of the slot's byte).
 pub(crate) const MAX_FREQ: u8 = 3;
 
-/// Counter of a newly inserted entry: it must earn its second chance.
-pub(crate) const INITIAL_FREQ: u8 = 0;
+const FREQ_MASK: u8 = 0b11;
+
+/// The upper 6 bits of a slot's byte hold a stamp: where the shard's hand
+/// was when the entry was inserted or last aged, in units of 1/16 of a lap
+/// (modulo 4 laps).
+const LAP_UNITS: u64 = 16;
+const STAMP_MOD: u64 = 64;
 
 /// Buckets the hand visits before settling for the best candidate seen.
 pub(crate) const SWEEP_BUCKETS: usize = 8;
+
+/// The hand's position in stamp units, for a running bucket count `hand`.
+#[inline]
+fn stamp_at(shard: &Shard, hand: usize) -> u8 {
+    let lap = (shard.len * SLOTS) as u64;
+    ((hand as u64 % (lap * (STAMP_MOD / LAP_UNITS))) * LAP_UNITS / lap) as u8
+}
+
+/// How far the hand has moved since `byte` was stamped, in stamp units.
+#[inline]
+fn elapsed(byte: u8, now: u8) -> u64 {
+    u64::from(now.wrapping_sub(byte >> 2)) % STAMP_MOD
+}
+
+/// How soon CLOCK would evict an entry with counter byte `f`, stamped `age`
+/// units ago, if it got no more hits: `count + 1` laps after its stamp.
+/// Smaller is a better victim (the offset keeps overdue entries positive).
+#[inline]
+fn remaining(f: u8, age: u64) -> u64 {
+    (u64::from(f & FREQ_MASK) + 1) * LAP_UNITS + STAMP_MOD - age
+}
+
+/// The counter byte of a new entry in `shard`: count 0, stamped now.
+///
+/// Slots are placed by hash, not behind the hand as in textbook CLOCK, so a
+/// new entry may sit just ahead of the hand. The stamp makes the hand pass
+/// over entries it has not had a full lap to see since they were stamped,
+/// which restores CLOCK's first-in-first-out order: every entry gets about
+/// one lap before its counter is looked at.
+#[inline]
+pub(crate) fn initial(shard: &Shard) -> u8 {
+    stamp_at(shard, shard.hand.load(Ordering::Relaxed)) << 2
+}
 
 /// Records a hit on a slot's counter.
 #[inline]
 pub(crate) fn on_hit(freq: &AtomicU8) {
     let f = freq.load(Ordering::Relaxed);
-    if f < MAX_FREQ {
+    if f & FREQ_MASK < MAX_FREQ {
         freq.store(f + 1, Ordering::Relaxed);
     }
 }
@@ -72,39 +110,68 @@ pub(crate) fn sweep<'g, K: 'g, V: 'g>(
     guard: &'g Guard,
     mut evict: impl FnMut(Slot, Shared<'g, Entry<K, V>>) -> bool,
 ) -> Option<Reason> {
-    let mut best: Option<(u8, Slot)> = None;
-    for _ in 0..SWEEP_BUCKETS.min(shard.len) {
-        let b = shard.start + shard.hand.fetch_add(1, Ordering::Relaxed) % shard.len;
+    let lap = shard.len * SLOTS;
+    // The hand counts slots. Racing evictors may look at the same slots
+    // (a counter can then lose two counts at once): lossy, like the hits.
+    let start = shard.hand.load(Ordering::Relaxed);
+    // Fallback candidate: (rank, slot); lower rank is a better victim.
+    let mut best: Option<(u64, Slot)> = None;
+    let mut ctrl = 0;
+    for pos in start..start + lap.min(SWEEP_BUCKETS * SLOTS) {
+        let at = pos % lap;
+        let (b, i) = (shard.start + at / SLOTS, at % SLOTS);
         let bucket = table.bucket(b);
-        let ctrl = bucket.ctrl();
-        for i in 0..SLOTS {
-            if !is_occupied(ctrl, i) {
-                continue;
+        if i == 0 || pos == start {
+            ctrl = bucket.ctrl();
+        }
+        if !is_occupied(ctrl, i) {
+            continue;
+        }
+        let slot = Slot {
+            bucket: b,
+            index: i,
+        };
+        let now = stamp_at(shard, pos);
+        let mut victim = |reason| {
+            let p = bucket.load(i, guard);
+            if p.tag() == 0 && !p.is_null() && evict(slot, p) {
+                shard.hand.fetch_max(pos + 1, Ordering::Relaxed);
+                Some(reason)
+            } else {
+                None
             }
-            let slot = Slot {
-                bucket: b,
-                index: i,
-            };
-            if may_expire(ctrl, i) {
-                let p = bucket.load(i, guard);
-                if p.tag() == 0 && expired(p, time) && evict(slot, p) {
-                    return Some(Reason::Expired);
+        };
+        if may_expire(ctrl, i) {
+            let p = bucket.load(i, guard);
+            if p.tag() == 0 && expired(p, time) {
+                if let Some(r) = victim(Reason::Expired) {
+                    return Some(r);
                 }
-            }
-            let f = bucket.freq[i].load(Ordering::Relaxed);
-            if f == 0 {
-                let p = bucket.load(i, guard);
-                if p.tag() == 0 && !p.is_null() && evict(slot, p) {
-                    return Some(Reason::Capacity);
-                }
-                continue;
-            }
-            bucket.freq[i].store(f - 1, Ordering::Relaxed);
-            if best.is_none_or(|(bf, _)| f - 1 < bf) {
-                best = Some((f - 1, slot));
             }
         }
+        let f = bucket.freq[i].load(Ordering::Relaxed);
+        let age = elapsed(f, now);
+        let rank = if age < LAP_UNITS {
+            // Seen (or inserted) less than a lap ago: not its turn yet.
+            remaining(f, age)
+        } else if f & FREQ_MASK == 0 {
+            if let Some(r) = victim(Reason::Capacity) {
+                return Some(r);
+            }
+            continue;
+        } else {
+            // Second chance: one count less, and a lap before the next look.
+            let f = (f & FREQ_MASK) - 1;
+            bucket.freq[i].store(f | (now << 2), Ordering::Relaxed);
+            remaining(f, 0)
+        };
+        if best.is_none_or(|(r, _)| rank < r) {
+            best = Some((rank, slot));
+        }
     }
+    shard
+        .hand
+        .fetch_max(start + lap.min(SWEEP_BUCKETS * SLOTS), Ordering::Relaxed);
     let (_, slot) = best?;
     let p = table.bucket(slot.bucket).load(slot.index, guard);
     if p.tag() == 0 && !p.is_null() && evict(slot, p) {
@@ -162,4 +229,48 @@ pub(crate) fn expire_bucket<'g, K: 'g, V: 'g>(
         }
     }
     n
+}
+
+/// Evicts one entry from the two candidate buckets of a new key when both
+/// are full and the cache is at capacity (set-associative fallback, so that
+/// entries never drift far from their candidates under churn). Takes an
+/// expired entry if there is one, else the lowest counter, oldest first.
+pub(crate) fn evict_local<'g, K: 'g, V: 'g>(
+    table: &Table<K, V>,
+    shards: &Shards,
+    home: Home,
+    time: &TimeSource,
+    guard: &'g Guard,
+    mut evict: impl FnMut(Slot, Shared<'g, Entry<K, V>>) -> bool,
+) -> Option<Reason> {
+    let mut best: Option<(u64, Slot, Shared<'g, Entry<K, V>>)> = None;
+    for b in [home.first, home.second] {
+        let bucket = table.bucket(b);
+        let ctrl = bucket.ctrl();
+        for i in 0..SLOTS {
+            if !is_occupied(ctrl, i) {
+                continue;
+            }
+            let p = bucket.load(i, guard);
+            if p.tag() != 0 || p.is_null() {
+                continue;
+            }
+            let slot = Slot {
+                bucket: b,
+                index: i,
+            };
+            if may_expire(ctrl, i) && expired(p, time) && evict(slot, p) {
+                return Some(Reason::Expired);
+            }
+            let f = bucket.freq[i].load(Ordering::Relaxed);
+            let shard = shards.get(shards.of_bucket(b));
+            let now = stamp_at(shard, shard.hand.load(Ordering::Relaxed));
+            let rank = remaining(f, elapsed(f, now));
+            if best.is_none_or(|(r, _, _)| rank < r) {
+                best = Some((rank, slot, p));
+            }
+        }
+    }
+    let (_, slot, p) = best?;
+    evict(slot, p).then_some(Reason::Capacity)
 }

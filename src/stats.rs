@@ -6,8 +6,10 @@ use crate::sync::{thread_stripe, AtomicU64, Ordering};
 
 /// A snapshot of a cache's counters, from [`Cache::stats`](crate::Cache::stats).
 ///
-/// Counters are exact (each event is counted once) but a snapshot taken
-/// while other threads work is not an atomic cut across counters.
+/// Each event is counted once as long as at most 64 threads use the cache
+/// (beyond that, threads share counter stripes and rare increments may be
+/// lost); a snapshot taken while other threads work is not an atomic cut
+/// across counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Lookups (`get`, `view`, `get_or_insert_with`) that found a live entry.
@@ -59,7 +61,7 @@ pub(crate) enum Stat {
 }
 
 const STATS: usize = 7;
-const STRIPES: usize = 16;
+const STRIPES: usize = 64;
 
 /// Counters striped by thread, so that hits on different threads do not
 /// write the same cache line.
@@ -76,9 +78,18 @@ impl Stats {
         }
     }
 
+    /// Adds `n` to `stat` on the calling thread's stripe.
+    ///
+    /// A plain load and store, not a locked read-modify-write: a stripe
+    /// belongs to one thread as long as at most [`STRIPES`] threads use the
+    /// cache, so nothing is lost; beyond that, two threads sharing a stripe
+    /// may occasionally drop an increment (the counters are statistics, and
+    /// a `lock`ed add on every hit would cost more than the lookup's own
+    /// synchronisation).
     #[inline]
     pub(crate) fn add(&self, stat: Stat, n: u64) {
-        self.stripes[thread_stripe() % STRIPES][stat as usize].fetch_add(n, Ordering::Relaxed);
+        let c = &self.stripes[thread_stripe() % STRIPES][stat as usize];
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
     }
 
     #[inline]

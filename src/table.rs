@@ -7,15 +7,21 @@
 //! - `ctrl` (one `u64`): a control byte per slot, `EMPTY`, `BUSY` (claimed by
 //!   an inserter that is filling it) or a 1-byte hash tag (`2..=255`); byte 6
 //!   holds a "may have a TTL" hint bit per slot and byte 7 a "displaced" bit
-//!   per slot (the entry does not live in its home bucket).
+//!   per slot (the entry lives in neither of its two candidate buckets).
 //! - `freq`: the CLOCK counter of each slot (owned by `clock.rs`; lossy).
 //! - `overflow`: how many entries passed this bucket while probing for a
 //!   free slot (F14-style outbound overflow count). A lookup that misses in
 //!   a bucket whose count is zero stops there; no tombstones are needed.
 //!
-//! A key's home bucket comes from the hash; if it is full, the entry goes to
-//! the next bucket with a free slot (linear probing over buckets), so no
-//! bucket or shard can fill up before the whole table does.
+//! Each key has two candidate buckets (two independent reductions of its
+//! hash) and lives in one of them, so lookups read one cache line, or two.
+//! Placement tries the first, then the second. Only when both are full
+//! while the cache is not yet full does an entry go further: to the next
+//! bucket with room after the second candidate, counted in the overflow
+//! counts along the way. Once the cache is full, an insert whose candidates
+//! are both full evicts between them instead (see `clock.rs`), so overflow
+//! runs drain instead of growing with churn, and no bucket or shard can fill
+//! up before the whole table does.
 //!
 //! ## Slot life cycle and who may write what
 //!
@@ -62,6 +68,15 @@ const DISPLACED_SHIFT: u32 = 56;
 pub(crate) struct Slot {
     pub(crate) bucket: usize,
     pub(crate) index: usize,
+}
+
+/// The two candidate buckets of a key. An entry lives in one of them, or,
+/// when both were full while the cache was not, in the run of buckets after
+/// the second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Home {
+    pub(crate) first: usize,
+    pub(crate) second: usize,
 }
 
 /// One cache line of the table.
@@ -184,11 +199,19 @@ impl<K, V> Table<K, V> {
         &self.buckets[b]
     }
 
-    /// The home bucket of a hash (multiply-shift range reduction, so the
-    /// bucket count need not be a power of two). Requires a non-empty table.
+    /// The two candidate buckets of a hash (multiply-shift range reduction of
+    /// two independent halves, so the bucket count need not be a power of
+    /// two). Requires a non-empty table.
     #[inline]
-    pub(crate) fn home(&self, hash: u64) -> usize {
-        ((u128::from(hash) * self.buckets.len() as u128) >> 64) as usize
+    pub(crate) fn home(&self, hash: u64) -> Home {
+        let n = self.buckets.len() as u128;
+        let first = ((u128::from(hash) * n) >> 64) as usize;
+        let mixed = hash.rotate_left(32).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut second = ((u128::from(mixed) * n) >> 64) as usize;
+        if second == first {
+            second = self.next(first);
+        }
+        Home { first, second }
     }
 
     #[inline]
@@ -200,32 +223,43 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// Position of `s` on the probe path that starts at `home`.
-    fn rank(&self, home: usize, s: Slot) -> (usize, usize) {
+    /// Position of `s` on the probe path of `home`: the first bucket, the
+    /// second, then the overflow run after the second.
+    fn rank(&self, home: Home, s: Slot) -> (usize, usize) {
         let n = self.buckets.len();
-        ((s.bucket + n - home) % n, s.index)
+        let pos = if s.bucket == home.first {
+            0
+        } else {
+            1 + (s.bucket + n - home.second) % n
+        };
+        (pos, s.index)
     }
 
-    /// Calls `f` on every bucket of the probe path of `home`, stopping after a
-    /// bucket that no entry probed past, after a full lap, or when `f` returns
-    /// `Some`.
+    /// Calls `f` on the buckets where a key with these homes may live: both
+    /// candidates, then the buckets after the second one for as long as some
+    /// entry probed past them. Stops early when `f` returns `Some`.
     #[inline]
     fn probe<R>(
         &self,
-        home: usize,
+        home: Home,
         mut f: impl FnMut(usize, &Bucket<K, V>) -> Option<R>,
     ) -> Option<R> {
-        let mut b = home;
+        if let Some(r) = f(home.first, &self.buckets[home.first]) {
+            return Some(r);
+        }
+        let mut b = home.second;
         loop {
             let bucket = &self.buckets[b];
-            if let Some(r) = f(b, bucket) {
-                return Some(r);
+            if b != home.first {
+                if let Some(r) = f(b, bucket) {
+                    return Some(r);
+                }
             }
             if bucket.overflow.load(Ordering::Acquire) == 0 {
                 return None;
             }
             b = self.next(b);
-            if b == home {
+            if b == home.second {
                 return None;
             }
         }
@@ -273,54 +307,76 @@ impl<K, V> Table<K, V> {
         })
     }
 
-    /// Claims an empty slot on the probe path of `home`, bumping the overflow
-    /// count of every full bucket it passes. Returns `None` (with the counts
-    /// restored) if every slot of the table is taken.
-    pub(crate) fn claim(&self, home: usize) -> Option<Slot> {
-        let mut b = home;
-        loop {
-            let bucket = &self.buckets[b];
-            let mut ctrl = bucket.ctrl.load(Ordering::Relaxed);
-            'bucket: loop {
-                for i in 0..SLOTS {
-                    if byte(ctrl, i) == EMPTY {
-                        let claimed = ctrl | (u64::from(BUSY) << (8 * i));
-                        match bucket.ctrl.compare_exchange_weak(
-                            ctrl,
-                            claimed,
-                            Ordering::Acquire,
-                            Ordering::Relaxed,
-                        ) {
-                            Ok(_) => {
-                                return Some(Slot {
-                                    bucket: b,
-                                    index: i,
-                                })
-                            }
-                            Err(now) => {
-                                ctrl = now;
-                                continue 'bucket;
-                            }
+    /// Claims an empty slot of bucket `b`.
+    fn claim_in(&self, b: usize) -> Option<Slot> {
+        let bucket = &self.buckets[b];
+        let mut ctrl = bucket.ctrl.load(Ordering::Relaxed);
+        'retry: loop {
+            for i in 0..SLOTS {
+                if byte(ctrl, i) == EMPTY {
+                    let claimed = ctrl | (u64::from(BUSY) << (8 * i));
+                    match bucket.ctrl.compare_exchange_weak(
+                        ctrl,
+                        claimed,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => {
+                            return Some(Slot {
+                                bucket: b,
+                                index: i,
+                            })
+                        }
+                        Err(now) => {
+                            ctrl = now;
+                            continue 'retry;
                         }
                     }
                 }
-                break;
             }
-            // Full: later lookups of keys homed at or before here must look further.
-            overflow_add(&bucket.overflow);
+            return None;
+        }
+    }
+
+    /// Claims an empty slot in one of the two candidate buckets.
+    pub(crate) fn claim_near(&self, home: Home) -> Option<Slot> {
+        self.claim_in(home.first)
+            .or_else(|| self.claim_in(home.second))
+    }
+
+    /// Claims an empty slot after the second candidate bucket (both are
+    /// full), bumping the overflow count of the second and of every full
+    /// bucket passed, so lookups know to keep going. Returns `None` (with the
+    /// counts restored) if every slot of the table is taken.
+    pub(crate) fn claim_far(&self, home: Home) -> Option<Slot> {
+        let mut b = home.second;
+        loop {
+            overflow_add(&self.buckets[b].overflow);
             b = self.next(b);
-            if b == home {
-                self.unwind_overflow(home, home);
+            if b == home.second {
+                self.unwind_overflow(home.second, home.second);
                 return None;
+            }
+            // Skipping the first bucket keeps "displaced" (outside both
+            // candidates) equivalent to "counted in the overflow run".
+            if b != home.first {
+                if let Some(s) = self.claim_in(b) {
+                    return Some(s);
+                }
             }
         }
     }
 
-    /// Drops the overflow counts an entry placed at `end` added on its way
-    /// from `home` (all buckets from `home` up to, not including, `end`; a
-    /// whole lap when `end == home` after a failed claim).
-    fn unwind_overflow(&self, home: usize, end: usize) {
-        let mut b = home;
+    /// Whether an entry at `s` lives outside its two candidate buckets.
+    fn displaced(home: Home, s: Slot) -> bool {
+        s.bucket != home.first && s.bucket != home.second
+    }
+
+    /// Drops the overflow counts added on the way from `start` to `end` (all
+    /// buckets from `start` up to, not including, `end`; a whole lap when
+    /// `end == start` after a failed claim).
+    fn unwind_overflow(&self, start: usize, end: usize) {
+        let mut b = start;
         loop {
             overflow_sub(&self.buckets[b].overflow);
             b = self.next(b);
@@ -336,7 +392,7 @@ impl<K, V> Table<K, V> {
     pub(crate) fn publish(
         &self,
         s: Slot,
-        home: usize,
+        home: Home,
         tag: u8,
         node: Shared<'_, Entry<K, V>>,
         ttl: bool,
@@ -349,7 +405,7 @@ impl<K, V> Table<K, V> {
         if ttl {
             set |= 1 << (TTL_SHIFT + s.index as u32);
         }
-        if s.bucket != home {
+        if Self::displaced(home, s) {
             set |= 1 << (DISPLACED_SHIFT + s.index as u32);
         }
         let mask = 0xff << (8 * s.index);
@@ -453,11 +509,11 @@ impl<K, V> Table<K, V> {
     /// Takes back the caller's own pending (possibly killed) entry at `s` and
     /// frees the slot. Only the publisher can do this: others never null a
     /// pending pointer.
-    pub(crate) fn abort(&self, s: Slot, home: usize, guard: &Guard) {
+    pub(crate) fn abort(&self, s: Slot, home: Home, guard: &Guard) {
         let slot = &self.buckets[s.bucket].slots[s.index];
         slot.store(Shared::null(), Ordering::Release);
         let _ = guard;
-        self.release(s, home);
+        self.release(s, Some(home));
     }
 
     /// Replaces the committed node `old` at `s` with `new` (same key).
@@ -490,7 +546,7 @@ impl<K, V> Table<K, V> {
         &self,
         s: Slot,
         old: Shared<'_, Entry<K, V>>,
-        home_of: impl FnOnce() -> usize,
+        home_of: impl FnOnce() -> Home,
         guard: &Guard,
     ) -> bool {
         let bucket = &self.buckets[s.bucket];
@@ -506,11 +562,7 @@ impl<K, V> Table<K, V> {
         {
             return false;
         }
-        let home = if is_displaced(bucket.ctrl.load(Ordering::Relaxed), s.index) {
-            home_of()
-        } else {
-            s.bucket
-        };
+        let home = is_displaced(bucket.ctrl.load(Ordering::Relaxed), s.index).then(home_of);
         self.release(s, home);
         true
     }
@@ -518,9 +570,9 @@ impl<K, V> Table<K, V> {
     /// Returns slot `s` (whose pointer is already null and owned by the
     /// caller) to `EMPTY`, clearing its hint bits and the overflow counts its
     /// entry added.
-    fn release(&self, s: Slot, home: usize) {
-        if s.bucket != home {
-            self.unwind_overflow(home, s.bucket);
+    fn release(&self, s: Slot, home: Option<Home>) {
+        if let Some(home) = home.filter(|&h| Self::displaced(h, s)) {
+            self.unwind_overflow(home.second, s.bucket);
         }
         let bucket = &self.buckets[s.bucket];
         let clear = (0xff << (8 * s.index))
