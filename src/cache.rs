@@ -16,9 +16,10 @@ use crate::error::CacheError;
 use crate::expiry::{TimeSource, NEVER};
 use crate::glob::Pattern;
 use crate::iter::Iter;
+use crate::occupancy::Occupancy;
 use crate::shard::Shards;
 use crate::stats::{CacheStats, Stat, Stats};
-use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, Guard, Ordering, Owned, Reclaimer, Shared};
+use crate::sync::{fence, Arc, AtomicBool, Guard, Ordering, Owned, Reclaimer, Shared};
 use crate::table::{tag_of, Home, Rival, Slot, Table, SLOTS};
 
 /// A concurrent, bounded, in-memory cache with CLOCK eviction and per-entry TTL.
@@ -47,11 +48,8 @@ pub struct Cache<K, V, S = ahash::RandomState> {
 pub(crate) struct Inner<K, V, S> {
     pub(crate) table: Table<K, V>,
     shards: Shards,
-    /// Published entries (pending or committed). Incremented before an entry
-    /// becomes visible and decremented after it is unlinked, so it never
-    /// underflows; it may exceed `capacity` by the number of inserts in
-    /// flight.
-    len: CachePadded<AtomicUsize>,
+    /// Committed entries and owed evictions.
+    occupancy: CachePadded<Occupancy>,
     capacity: usize,
     hasher: S,
     pub(crate) time: TimeSource,
@@ -73,7 +71,7 @@ impl<K, V, S> Clone for Cache<K, V, S> {
 impl<K, V, S> fmt::Debug for Cache<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
-            .field("len", &self.inner.len.load(Ordering::Relaxed))
+            .field("len", &self.inner.occupancy.len())
             .field("capacity", &self.inner.capacity)
             .finish_non_exhaustive()
     }
@@ -81,9 +79,10 @@ impl<K, V, S> fmt::Debug for Cache<K, V, S> {
 
 impl<K, V, S> Drop for Inner<K, V, S> {
     fn drop(&mut self) {
-        // Every linked node is counted in `len` (no insert can be in flight
-        // once the last handle is gone), so an empty cache has nothing to free.
-        if self.len.load(Ordering::Relaxed) > 0 {
+        // Every linked node is committed and counted (no insert can be in
+        // flight once the last handle is gone), so an empty cache has nothing
+        // to free.
+        if self.occupancy.len() > 0 {
             self.table.free_all();
         }
     }
@@ -134,7 +133,7 @@ where
             inner: Arc::new(Inner {
                 table: buckets,
                 shards,
-                len: CachePadded::new(AtomicUsize::new(0)),
+                occupancy: CachePadded::new(Occupancy::new(capacity)),
                 capacity,
                 hasher,
                 time,
@@ -377,7 +376,7 @@ where
         inner.walk(|slot, p, guard| {
             if inner.table.unlink(slot, p, || inner.home_of(p), guard) {
                 inner.retire(p, guard);
-                inner.len.fetch_sub(1, Ordering::Relaxed);
+                inner.occupancy.sub(1);
             }
         });
     }
@@ -397,7 +396,7 @@ where
     /// The number of entries, counting expired ones not yet reclaimed and
     /// inserts in flight. At rest it is at most [`capacity`](Self::capacity).
     pub fn len(&self) -> usize {
-        self.inner.len.load(Ordering::Relaxed)
+        self.inner.occupancy.len()
     }
 
     /// Whether [`len`](Self::len) is 0.
@@ -465,7 +464,7 @@ where
             return false;
         }
         self.retire(p, guard);
-        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.occupancy.sub(1);
         self.stats.incr(match reason {
             Reason::Capacity => Stat::Eviction,
             Reason::Expired => Stat::Expiration,
@@ -479,7 +478,7 @@ where
             return false;
         }
         self.retire(p, guard);
-        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.occupancy.sub(1);
         self.stats.incr(Stat::Removal);
         true
     }
@@ -563,19 +562,9 @@ where
         let ttl = e.has_ttl();
         let backoff = Backoff::new();
         loop {
-            let (slot, mut credits) = self.make_room(home, shard, guard);
-            // Each eviction this insert made stands for the entry it adds:
-            // the first one is spent on this insert instead of moving `len`
-            // twice; any extra one is settled now.
-            let before = if credits == 0 {
-                Some(self.len.fetch_add(1, Ordering::Relaxed))
-            } else {
-                credits -= 1;
-                None
-            };
-            if credits > 0 {
-                self.len.fetch_sub(credits, Ordering::Relaxed);
-            }
+            // Evictions made to free room for this entry; their `len`
+            // decrements are settled below.
+            let (slot, credits) = self.make_room(home, shard, guard);
             let stamp = clock::initial(self.shards.get(self.shards.of_bucket(slot.bucket)));
             table.publish(slot, home, tag, node, ttl, stamp);
             // Pairs with the same fence in a rival inserter: at least one of
@@ -585,7 +574,7 @@ where
             let committed = matches!(rival, Rival::None) && table.commit(slot, node, guard);
             if !committed {
                 table.abort(slot, home, guard);
-                self.len.fetch_sub(1, Ordering::Relaxed);
+                self.occupancy.sub(credits);
                 if let Rival::Committed(s, p) = rival {
                     return Added::Exists(s, p);
                 }
@@ -593,16 +582,33 @@ where
                 continue;
             }
             self.stats.incr(Stat::Insert);
+            if credits > 0 {
+                // The first eviction pays for this entry: `len` need not move.
+                self.occupancy.sub(credits - 1);
+            } else if self.occupancy.add() {
+                self.evict_or_owe(shard, guard);
+            }
+            while self.occupancy.take_debt() {
+                self.evict_or_owe(shard, guard);
+            }
             if ttl && !self.has_ttl.load(Ordering::Relaxed) {
                 self.has_ttl.store(true, Ordering::Relaxed);
-            }
-            if before.is_some_and(|n| n >= self.capacity) && self.evict_one(shard, guard) {
-                self.len.fetch_sub(1, Ordering::Relaxed);
             }
             if self.has_ttl.load(Ordering::Relaxed) {
                 self.sweep_expired(shard, guard);
             }
             return Added::Inserted;
+        }
+    }
+
+    /// Evicts one entry for an insert that went over capacity; if there is
+    /// nothing to evict right now (all other entries pending), records the
+    /// eviction as owed. Debt is paid by later inserts.
+    fn evict_or_owe(&self, shard: usize, guard: &Guard) {
+        if self.evict_one(shard, guard) {
+            self.occupancy.sub(1);
+        } else {
+            self.occupancy.owe();
         }
     }
 
@@ -620,7 +626,7 @@ where
         let backoff = Backoff::new();
         let mut credits = 0;
         loop {
-            let full = self.len.load(Ordering::Relaxed) >= self.capacity;
+            let full = self.occupancy.is_full();
             if let Some(slot) = self.table.claim_near(home) {
                 if full && self.evict_one(shard, guard) {
                     credits += 1;

@@ -97,6 +97,7 @@ mod error;
 mod expiry;
 pub mod glob;
 mod iter;
+mod occupancy;
 mod shard;
 mod stats;
 mod sync;

@@ -1,0 +1,110 @@
+//! How many entries a cache holds, and how many evictions it still owes.
+
+use crate::sync::{AtomicIsize, AtomicUsize, Ordering};
+
+/// The entry count that capacity decisions are made on.
+///
+/// `len` counts committed entries: it goes up after an entry's commit CAS
+/// and down after its unlink CAS. A remove can follow a commit so closely
+/// that its decrement lands first, so the counter is signed and may dip
+/// below the true count for an instant; [`Occupancy::len`] clamps at zero.
+/// Pending copies of a key that lose an insert race are never counted, so
+/// they can never make the cache look full.
+///
+/// An insert that pushes `len` past capacity must evict one entry. If it
+/// finds no victim (every other entry is pending in another thread), it
+/// records a debt, and later inserts pay it off, so that at rest the cache
+/// returns within capacity.
+pub(crate) struct Occupancy {
+    len: AtomicIsize,
+    debt: AtomicUsize,
+    capacity: isize,
+}
+
+impl Occupancy {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Occupancy {
+            len: AtomicIsize::new(0),
+            debt: AtomicUsize::new(0),
+            capacity: isize::try_from(capacity).unwrap_or(isize::MAX),
+        }
+    }
+
+    /// Committed entries (at rest: exactly the live and not yet reclaimed
+    /// expired entries).
+    pub(crate) fn len(&self) -> usize {
+        usize::try_from(self.len.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Whether an insert must evict before adding.
+    pub(crate) fn is_full(&self) -> bool {
+        self.len.load(Ordering::Relaxed) >= self.capacity
+    }
+
+    /// Counts a committed entry; returns whether the cache went over capacity
+    /// (the caller must then evict one entry, or call [`Occupancy::owe`]).
+    pub(crate) fn add(&self) -> bool {
+        self.len.fetch_add(1, Ordering::Relaxed) >= self.capacity
+    }
+
+    /// Counts `n` unlinked entries.
+    pub(crate) fn sub(&self, n: usize) {
+        if n > 0 {
+            self.len
+                .fetch_sub(isize::try_from(n).unwrap_or(isize::MAX), Ordering::Relaxed);
+        }
+    }
+
+    /// Records an eviction that could not be made.
+    pub(crate) fn owe(&self) {
+        self.debt.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes one unit of debt, if any, for the caller to pay with an eviction.
+    pub(crate) fn take_debt(&self) -> bool {
+        self.debt.load(Ordering::Relaxed) > 0
+            && self
+                .debt
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1))
+                .is_ok()
+    }
+}
+
+#[cfg(all(test, not(clockcache_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_reports_overflow() {
+        let o = Occupancy::new(2);
+        assert!(!o.is_full());
+        assert!(!o.add());
+        assert!(!o.add());
+        assert!(o.is_full());
+        assert!(o.add(), "third entry in a capacity-2 cache is over");
+        o.sub(1);
+        assert_eq!(o.len(), 2);
+        o.sub(3);
+        assert_eq!(o.len(), 0, "a transient negative count reads as zero");
+        assert!(!o.add());
+        assert_eq!(o.len(), 0);
+    }
+
+    #[test]
+    fn debt_is_taken_once() {
+        let o = Occupancy::new(1);
+        assert!(!o.take_debt());
+        o.owe();
+        o.owe();
+        assert!(o.take_debt());
+        assert!(o.take_debt());
+        assert!(!o.take_debt());
+    }
+
+    #[test]
+    fn zero_and_huge_capacities() {
+        assert!(Occupancy::new(0).is_full());
+        let o = Occupancy::new(usize::MAX);
+        assert!(!o.add());
+    }
+}
