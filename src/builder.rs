@@ -98,8 +98,9 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     }
 
     /// Number of eviction shards (each has its own CLOCK hand). By default
-    /// four per available CPU; clamped to the number of table buckets. It
-    /// never limits how many entries one shard can hold.
+    /// four per available CPU, fewer for small caches (each shard gets at
+    /// least 32 buckets of 6 slots); clamped to the number of table buckets.
+    /// It never limits how many entries one shard can hold.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self
@@ -152,7 +153,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
                 None => capacity /= 2,
             }
         };
-        let shards = self.shards.unwrap_or_else(default_shards);
+        let shards = self.shards.unwrap_or_else(|| default_shards(table.len()));
         #[cfg(clockcache_loom)]
         if let Some(m) = self.manual {
             let time = TimeSource::manual(m);
@@ -186,10 +187,16 @@ fn buckets_for(capacity: usize) -> usize {
     (capacity * num).div_ceil(den * SLOTS)
 }
 
-fn default_shards() -> usize {
+/// Four shards per CPU, but no shard smaller than [`MIN_SHARD_BUCKETS`]
+/// buckets: a hand needs a long enough ring to approximate CLOCK, and a
+/// small cache has little write contention to spread.
+fn default_shards(buckets: usize) -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    (cpus * 4).next_power_of_two()
+    (cpus * 4).min(buckets / MIN_SHARD_BUCKETS).max(1)
 }
+
+/// Smallest shard (in buckets) the default shard count creates.
+const MIN_SHARD_BUCKETS: usize = 32;
 
 #[cfg(all(test, not(clockcache_loom)))]
 mod tests {

@@ -20,7 +20,7 @@ use crate::occupancy::Occupancy;
 use crate::shard::Shards;
 use crate::stats::{CacheStats, Stat, Stats};
 use crate::sync::{fence, Arc, AtomicBool, Guard, Ordering, Owned, Reclaimer, Shared};
-use crate::table::{tag_of, Home, Rival, Slot, Table, SLOTS};
+use crate::table::{tag_of, Home, NewEntry, Rival, Slot, Table, SLOTS};
 
 /// A concurrent, bounded, in-memory cache with CLOCK eviction and per-entry TTL.
 ///
@@ -564,9 +564,9 @@ where
         loop {
             // Evictions made to free room for this entry; their `len`
             // decrements are settled below.
-            let (slot, credits) = self.make_room(home, shard, guard);
+            let (slot, credits) = self.make_room(home, NewEntry { tag, ttl }, shard, guard);
             let stamp = clock::initial(self.shards.get(self.shards.of_bucket(slot.bucket)));
-            table.publish(slot, home, tag, node, ttl, stamp);
+            table.publish(slot, node, stamp);
             // Pairs with the same fence in a rival inserter: at least one of
             // two concurrent inserters of a key sees the other's publication.
             fence(Ordering::SeqCst);
@@ -622,12 +622,12 @@ where
     ///   (`clock::evict_local`) and claim the freed slot.
     /// - Both are full but the cache is not: never evict early; claim a slot
     ///   further on (`Table::claim_far`).
-    fn make_room(&self, home: Home, shard: usize, guard: &Guard) -> (Slot, usize) {
+    fn make_room(&self, home: Home, new: NewEntry, shard: usize, guard: &Guard) -> (Slot, usize) {
         let backoff = Backoff::new();
         let mut credits = 0;
         loop {
             let full = self.occupancy.is_full();
-            if let Some(slot) = self.table.claim_near(home) {
+            if let Some(slot) = self.table.claim_near(home, new) {
                 if full && self.evict_one(shard, guard) {
                     credits += 1;
                 }
@@ -647,7 +647,7 @@ where
                     continue;
                 }
             }
-            if let Some(slot) = self.table.claim_far(home) {
+            if let Some(slot) = self.table.claim_far(home, new) {
                 return (slot, credits);
             }
             // Every slot is taken (more inserts in flight than spare slots).

@@ -114,11 +114,20 @@ pub(crate) fn sweep<'g, K: 'g, V: 'g>(
     // The hand counts slots. Racing evictors may look at the same slots
     // (a counter can then lose two counts at once): lossy, like the hits.
     let start = shard.hand.load(Ordering::Relaxed);
-    // Fallback candidate: (rank, slot); lower rank is a better victim.
-    let mut best: Option<(u64, Slot)> = None;
+    let steps = lap.min(SWEEP_BUCKETS * SLOTS);
+    // One stamp for the whole (short) sweep, and no division per slot.
+    let now = stamp_at(shard, start);
+    let mut at = start % lap;
+    // Fallback candidate; a lower rank is a better victim.
+    let mut best: Option<(u64, Slot, Shared<'g, Entry<K, V>>)> = None;
     let mut ctrl = 0;
-    for pos in start..start + lap.min(SWEEP_BUCKETS * SLOTS) {
-        let at = pos % lap;
+    for pos in start..start + steps {
+        if pos != start {
+            at += 1;
+            if at == lap {
+                at = 0;
+            }
+        }
         let (b, i) = (shard.start + at / SLOTS, at % SLOTS);
         let bucket = table.bucket(b);
         if i == 0 || pos == start {
@@ -127,26 +136,27 @@ pub(crate) fn sweep<'g, K: 'g, V: 'g>(
         if !is_occupied(ctrl, i) {
             continue;
         }
+        // Only committed entries are candidates (a claimed slot may still be
+        // empty or pending).
+        let p = bucket.load(i, guard);
+        if p.tag() != 0 || p.is_null() {
+            continue;
+        }
         let slot = Slot {
             bucket: b,
             index: i,
         };
-        let now = stamp_at(shard, pos);
         let mut victim = |reason| {
-            let p = bucket.load(i, guard);
-            if p.tag() == 0 && !p.is_null() && evict(slot, p) {
-                shard.hand.fetch_max(pos + 1, Ordering::Relaxed);
+            if evict(slot, p) {
+                shard.hand.store(pos + 1, Ordering::Relaxed);
                 Some(reason)
             } else {
                 None
             }
         };
-        if may_expire(ctrl, i) {
-            let p = bucket.load(i, guard);
-            if p.tag() == 0 && expired(p, time) {
-                if let Some(r) = victim(Reason::Expired) {
-                    return Some(r);
-                }
+        if may_expire(ctrl, i) && expired(p, time) {
+            if let Some(r) = victim(Reason::Expired) {
+                return Some(r);
             }
         }
         let f = bucket.freq[i].load(Ordering::Relaxed);
@@ -165,20 +175,15 @@ pub(crate) fn sweep<'g, K: 'g, V: 'g>(
             bucket.freq[i].store(f | (now << 2), Ordering::Relaxed);
             remaining(f, 0)
         };
-        if best.is_none_or(|(r, _)| rank < r) {
-            best = Some((rank, slot));
+        if best.is_none_or(|(r, _, _)| rank < r) {
+            best = Some((rank, slot, p));
         }
     }
     shard
         .hand
         .fetch_max(start + lap.min(SWEEP_BUCKETS * SLOTS), Ordering::Relaxed);
-    let (_, slot) = best?;
-    let p = table.bucket(slot.bucket).load(slot.index, guard);
-    if p.tag() == 0 && !p.is_null() && evict(slot, p) {
-        Some(Reason::Capacity)
-    } else {
-        None
-    }
+    let (_, slot, p) = best?;
+    evict(slot, p).then_some(Reason::Capacity)
 }
 
 /// The amortised expiry sweep: inspects the next `buckets` buckets of

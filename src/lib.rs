@@ -28,17 +28,18 @@
 //! tombstones. Because placement is global, no bucket or shard can fill
 //! before the whole cache does: capacity is a global count.
 //!
-//! **Entry life cycle.** `EMPTY → BUSY` (an inserter claims the slot with a
-//! CAS on the control word) `→ pending` (pointer stored with a `PENDING` tag,
-//! tag byte published) `→ committed` (CAS clears the tag) `→ unlinked` (CAS
-//! to null by whoever removes, evicts or expires it) `→ EMPTY`. An overwrite
-//! or counter update CASes the committed pointer to a new node of the same
-//! key. Unlinked nodes are retired with `crossbeam_epoch::Guard::defer_destroy`
-//! and freed once no pinned thread can still see them. Two threads inserting
-//! one new key both publish pending, issue a `SeqCst` fence, and scan the
-//! key's probe path: a committed copy always wins, otherwise the copy
-//! earlier on the probe path wins and marks later ones `KILLED`, so a key
-//! never has two committed copies and some inserter always succeeds.
+//! **Entry life cycle.** `EMPTY →` claimed (an inserter CASes the slot's
+//! control byte from `EMPTY` to the key's tag) `→` pending (the inserter
+//! stores the node pointer with a `PENDING` tag bit) `→` committed (a CAS
+//! clears the bit) `→` unlinked (CAS to null by whoever removes, evicts or
+//! expires it) `→ EMPTY`. An overwrite or counter update CASes the committed
+//! pointer to a new node of the same key. Unlinked nodes are retired with
+//! `crossbeam_epoch::Guard::defer_destroy` and freed once no pinned thread
+//! can still see them. Two threads inserting one new key both publish
+//! pending, issue a `SeqCst` fence, and scan the key's buckets: a committed
+//! copy always wins, otherwise the copy earlier on the probe path wins and
+//! marks later ones `KILLED`, so a key never has two committed copies and
+//! some inserter always succeeds.
 //!
 //! **Reads** (`get`, `contains_key`, `view`): hash, pin the epoch, load the
 //! home bucket's control word, compare tags, load and dereference the
@@ -62,9 +63,9 @@
 //! by a sweep of one bucket per insert once TTLs are in use, or by
 //! [`Cache::purge_expired`]. There is no timer task.
 //!
-//! **What each atomic guards.** Control word: slot ownership (`EMPTY`/`BUSY`
-//! can only be left by its claimer or releaser) and the tag readers filter
-//! on. Slot pointer: the truth about which node is current, changed only by
+//! **What each atomic guards.** Control word: slot ownership (a byte leaves
+//! `EMPTY` only by its claimer's CAS and returns to it only by the releaser
+//! that unlinked the entry) and the tag readers filter on. Slot pointer: the truth about which node is current, changed only by
 //! CAS. CLOCK counters: policy hints, lossy. Overflow count: an upper bound
 //! on entries probing past the bucket. `len`: published entries (pending or
 //! committed), used to decide when to evict. Hands and sweep cursors: just

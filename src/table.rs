@@ -4,10 +4,10 @@
 //! pointers to immutable [`Entry`] nodes plus the per-slot metadata that
 //! readers and the eviction hand need without touching the nodes:
 //!
-//! - `ctrl` (one `u64`): a control byte per slot, `EMPTY`, `BUSY` (claimed by
-//!   an inserter that is filling it) or a 1-byte hash tag (`2..=255`); byte 6
-//!   holds a "may have a TTL" hint bit per slot and byte 7 a "displaced" bit
-//!   per slot (the entry lives in neither of its two candidate buckets).
+//! - `ctrl` (one `u64`): a control byte per slot, `EMPTY` or the 1-byte hash
+//!   tag of the key that claimed it (`1..=255`); byte 6 holds a "may have a
+//!   TTL" hint bit per slot and byte 7 a "displaced" bit per slot (the entry
+//!   lives in neither of its two candidate buckets).
 //! - `freq`: the CLOCK counter of each slot (owned by `clock.rs`; lossy).
 //! - `overflow`: how many entries passed this bucket while probing for a
 //!   free slot (F14-style outbound overflow count). A lookup that misses in
@@ -26,14 +26,17 @@
 //! ## Slot life cycle and who may write what
 //!
 //! ```text
-//!  EMPTY --claim (CAS ctrl)--> BUSY --publish--> tag + ptr|PENDING --commit (CAS ptr)--> tag + ptr
-//!    ^                                                   |                                  |
-//!    +------------- release (CAS ctrl) <-- ptr = null <--+-- abort / evict / remove --------+
+//!  EMPTY --claim: CAS ctrl byte to tag--> tag, null --publish--> tag, ptr|PENDING
+//!    ^                                                               | commit: CAS ptr
+//!    |                                                               v
+//!    +--- release: clear ctrl byte <-- tag, null <-- unlink: CAS --- tag, ptr
+//!                                                    (or abort of a pending entry)
 //! ```
 //!
-//! - Only the claimer writes a `BUSY` slot's pointer and publishes its ctrl
-//!   byte; nobody else can claim a slot until its byte is `EMPTY` again, so
-//!   control bytes never go stale through a delayed store.
+//! - Only the claimer stores a claimed slot's pointer; nobody else can claim
+//!   a slot until its byte is `EMPTY` again, so control bytes never go stale
+//!   through a delayed store. A claimed slot with a null pointer is skipped
+//!   by everyone.
 //! - A committed pointer changes only by CAS: to a new node of the same key
 //!   (overwrite) or to null (removal). Whoever CASes it to null owns the slot
 //!   until it releases the ctrl byte. Readers hold an epoch guard, so a node
@@ -59,9 +62,17 @@ pub(crate) const PENDING: usize = 1;
 pub(crate) const KILLED: usize = 2;
 
 const EMPTY: u8 = 0;
-const BUSY: u8 = 1;
 const TTL_SHIFT: u32 = 48;
 const DISPLACED_SHIFT: u32 = 56;
+
+/// What a claim writes into a slot's control bits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NewEntry {
+    /// The key's hash tag.
+    pub(crate) tag: u8,
+    /// Whether the entry has a TTL (the sweepers' hint).
+    pub(crate) ttl: bool,
+}
 
 /// Where an entry lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,10 +129,10 @@ fn byte(ctrl: u64, i: usize) -> u8 {
     (ctrl >> (8 * i)) as u8
 }
 
-/// Whether slot `i` holds a published entry (pending or committed).
+/// Whether slot `i` is claimed (its pointer may still be null or pending).
 #[inline]
 pub(crate) fn is_occupied(ctrl: u64, i: usize) -> bool {
-    byte(ctrl, i) > BUSY
+    byte(ctrl, i) != EMPTY
 }
 
 /// Whether slot `i`'s entry may have a TTL.
@@ -135,15 +146,10 @@ fn is_displaced(ctrl: u64, i: usize) -> bool {
     ctrl & (1 << (DISPLACED_SHIFT + i as u32)) != 0
 }
 
-/// The 1-byte tag of a hash (never `EMPTY` or `BUSY`).
+/// The 1-byte tag of a hash (never `EMPTY`).
 #[inline]
 pub(crate) fn tag_of(hash: u64) -> u8 {
-    let t = hash as u8;
-    if t <= BUSY {
-        t + 2
-    } else {
-        t
-    }
+    (hash as u8).max(1)
 }
 
 /// What `scan_rivals` found on a new key's probe path.
@@ -307,26 +313,33 @@ impl<K, V> Table<K, V> {
         })
     }
 
-    /// Claims an empty slot of bucket `b`.
-    fn claim_in(&self, b: usize) -> Option<Slot> {
+    /// Claims an empty slot of bucket `b` for a new entry: one CAS writes the
+    /// slot's tag and hint bits. The pointer is still null, so readers and
+    /// the hand pass over the slot until the claimer stores it.
+    fn claim_in(&self, b: usize, home: Home, new: NewEntry) -> Option<Slot> {
         let bucket = &self.buckets[b];
         let mut ctrl = bucket.ctrl.load(Ordering::Relaxed);
         'retry: loop {
             for i in 0..SLOTS {
                 if byte(ctrl, i) == EMPTY {
-                    let claimed = ctrl | (u64::from(BUSY) << (8 * i));
+                    let s = Slot {
+                        bucket: b,
+                        index: i,
+                    };
+                    let mut set = u64::from(new.tag) << (8 * i);
+                    if new.ttl {
+                        set |= 1 << (TTL_SHIFT + i as u32);
+                    }
+                    if Self::displaced(home, s) {
+                        set |= 1 << (DISPLACED_SHIFT + i as u32);
+                    }
                     match bucket.ctrl.compare_exchange_weak(
                         ctrl,
-                        claimed,
+                        ctrl | set,
                         Ordering::Acquire,
                         Ordering::Relaxed,
                     ) {
-                        Ok(_) => {
-                            return Some(Slot {
-                                bucket: b,
-                                index: i,
-                            })
-                        }
+                        Ok(_) => return Some(s),
                         Err(now) => {
                             ctrl = now;
                             continue 'retry;
@@ -339,16 +352,16 @@ impl<K, V> Table<K, V> {
     }
 
     /// Claims an empty slot in one of the two candidate buckets.
-    pub(crate) fn claim_near(&self, home: Home) -> Option<Slot> {
-        self.claim_in(home.first)
-            .or_else(|| self.claim_in(home.second))
+    pub(crate) fn claim_near(&self, home: Home, new: NewEntry) -> Option<Slot> {
+        self.claim_in(home.first, home, new)
+            .or_else(|| self.claim_in(home.second, home, new))
     }
 
     /// Claims an empty slot after the second candidate bucket (both are
     /// full), bumping the overflow count of the second and of every full
     /// bucket passed, so lookups know to keep going. Returns `None` (with the
     /// counts restored) if every slot of the table is taken.
-    pub(crate) fn claim_far(&self, home: Home) -> Option<Slot> {
+    pub(crate) fn claim_far(&self, home: Home, new: NewEntry) -> Option<Slot> {
         let mut b = home.second;
         loop {
             overflow_add(&self.buckets[b].overflow);
@@ -360,7 +373,7 @@ impl<K, V> Table<K, V> {
             // Skipping the first bucket keeps "displaced" (outside both
             // candidates) equivalent to "counted in the overflow run".
             if b != home.first {
-                if let Some(s) = self.claim_in(b) {
+                if let Some(s) = self.claim_in(b, home, new) {
                     return Some(s);
                 }
             }
@@ -386,41 +399,13 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// Publishes a claimed slot: stores the node tagged `PENDING`, resets the
-    /// slot's CLOCK counter, then writes the ctrl byte (Release, so a reader
-    /// that sees the tag also sees the pointer).
-    pub(crate) fn publish(
-        &self,
-        s: Slot,
-        home: Home,
-        tag: u8,
-        node: Shared<'_, Entry<K, V>>,
-        ttl: bool,
-        freq: u8,
-    ) {
+    /// Publishes a new entry in the slot the caller claimed: resets the
+    /// slot's CLOCK byte, then stores the node tagged `PENDING` (Release, so
+    /// whoever loads the pointer also sees the node and the CLOCK byte).
+    pub(crate) fn publish(&self, s: Slot, node: Shared<'_, Entry<K, V>>, freq: u8) {
         let bucket = &self.buckets[s.bucket];
-        bucket.slots[s.index].store(node.with_tag(PENDING), Ordering::Relaxed);
         bucket.freq[s.index].store(freq, Ordering::Relaxed);
-        let mut set = u64::from(tag) << (8 * s.index);
-        if ttl {
-            set |= 1 << (TTL_SHIFT + s.index as u32);
-        }
-        if Self::displaced(home, s) {
-            set |= 1 << (DISPLACED_SHIFT + s.index as u32);
-        }
-        let mask = 0xff << (8 * s.index);
-        let mut ctrl = bucket.ctrl.load(Ordering::Relaxed);
-        loop {
-            debug_assert_eq!(byte(ctrl, s.index), BUSY);
-            let new = (ctrl & !mask) | set;
-            match bucket
-                .ctrl
-                .compare_exchange_weak(ctrl, new, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(now) => ctrl = now,
-            }
-        }
+        bucket.slots[s.index].store(node.with_tag(PENDING), Ordering::Release);
     }
 
     /// Looks for other live copies of `key` on its probe path after the
