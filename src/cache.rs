@@ -626,7 +626,8 @@ where
         let backoff = Backoff::new();
         let mut credits = 0;
         loop {
-            let full = self.occupancy.is_full();
+            // An eviction already made for this insert has paid for it.
+            let full = credits == 0 && self.occupancy.is_full();
             if let Some(slot) = self.table.claim_near(home, new) {
                 if full && self.evict_one(shard, guard) {
                     credits += 1;
