@@ -81,6 +81,9 @@ pub(crate) fn on_hit(freq: &AtomicU8) {
     }
 }
 
+/// A fallback victim: its rank (lower is better), slot and node.
+type Candidate<'g, K, V> = (u64, Slot, Shared<'g, Entry<K, V>>);
+
 /// Why a victim was chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reason {
@@ -119,7 +122,7 @@ pub(crate) fn sweep<'g, K: 'g, V: 'g>(
     let now = stamp_at(shard, start);
     let mut at = start % lap;
     // Fallback candidate; a lower rank is a better victim.
-    let mut best: Option<(u64, Slot, Shared<'g, Entry<K, V>>)> = None;
+    let mut best: Option<Candidate<'g, K, V>> = None;
     let mut ctrl = 0;
     for pos in start..start + steps {
         if pos != start {
@@ -248,7 +251,7 @@ pub(crate) fn evict_local<'g, K: 'g, V: 'g>(
     guard: &'g Guard,
     mut evict: impl FnMut(Slot, Shared<'g, Entry<K, V>>) -> bool,
 ) -> Option<Reason> {
-    let mut best: Option<(u64, Slot, Shared<'g, Entry<K, V>>)> = None;
+    let mut best: Option<Candidate<'g, K, V>> = None;
     for b in [home.first, home.second] {
         let bucket = table.bucket(b);
         let ctrl = bucket.ctrl();
