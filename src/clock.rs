@@ -33,17 +33,19 @@ const FREQ_MASK: u8 = 0b11;
 /// The upper 6 bits of a slot's byte hold a stamp: where the shard's hand
 /// was when the entry was inserted or last aged, in units of 1/16 of a lap
 /// (modulo 4 laps).
-const LAP_UNITS: u64 = 16;
+pub(crate) const LAP_UNITS: u64 = 16;
 const STAMP_MOD: u64 = 64;
 
 /// Buckets the hand visits before settling for the best candidate seen.
 pub(crate) const SWEEP_BUCKETS: usize = 8;
 
-/// The hand's position in stamp units, for a running bucket count `hand`.
+/// The hand's position in stamp units (1/16 of a lap, modulo 4 laps), for a
+/// running slot count `hand`. A multiplication by the shard's precomputed
+/// reciprocal, not a division: the result drifts by one unit every 2^32
+/// slots at most, and only differences between stamps matter.
 #[inline]
 fn stamp_at(shard: &Shard, hand: usize) -> u8 {
-    let lap = (shard.len * SLOTS) as u64;
-    ((hand as u64 % (lap * (STAMP_MOD / LAP_UNITS))) * LAP_UNITS / lap) as u8
+    (((hand as u64).wrapping_mul(shard.lap_reciprocal) >> 32) % STAMP_MOD) as u8
 }
 
 /// How far the hand has moved since `byte` was stamped, in stamp units.

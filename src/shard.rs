@@ -10,6 +10,7 @@
 use crossbeam_utils::CachePadded;
 
 use crate::sync::AtomicUsize;
+use crate::table::SLOTS;
 
 /// One shard's eviction state.
 pub(crate) struct Shard {
@@ -21,38 +22,49 @@ pub(crate) struct Shard {
     pub(crate) hand: AtomicUsize,
     /// Cursor of the amortised sweep for expired entries.
     pub(crate) sweep: AtomicUsize,
+    /// `(16 << 32) / (len * SLOTS)`: turns a hand position into 1/16ths of a
+    /// lap with a multiplication (see `clock::stamp_at`).
+    pub(crate) lap_reciprocal: u64,
 }
 
 /// The shards of a table.
 pub(crate) struct Shards {
     shards: Box<[CachePadded<Shard>]>,
-    per_shard: usize,
+    /// log2 of the buckets per shard (a power of two, so finding a bucket's
+    /// shard is a shift).
+    shift: u32,
 }
 
 impl Shards {
-    /// Splits `buckets` buckets into at most `wanted` shards of at least one bucket each.
+    /// Splits `buckets` buckets into at most `wanted` shards of at least one
+    /// bucket each (a power of two per shard, except the last).
     pub(crate) fn new(buckets: usize, wanted: usize) -> Self {
         if buckets == 0 {
             return Shards {
                 shards: Box::new([]),
-                per_shard: 1,
+                shift: 0,
             };
         }
         let wanted = wanted.clamp(1, buckets);
-        let per_shard = buckets.div_ceil(wanted);
+        let per_shard = buckets.div_ceil(wanted).next_power_of_two();
         let count = buckets.div_ceil(per_shard);
         let shards = (0..count)
             .map(|i| {
                 let start = i * per_shard;
+                let len = per_shard.min(buckets - start);
                 CachePadded::new(Shard {
                     start,
-                    len: per_shard.min(buckets - start),
+                    len,
                     hand: AtomicUsize::new(0),
                     sweep: AtomicUsize::new(0),
+                    lap_reciprocal: (crate::clock::LAP_UNITS << 32) / (len * SLOTS) as u64,
                 })
             })
             .collect();
-        Shards { shards, per_shard }
+        Shards {
+            shards,
+            shift: per_shard.trailing_zeros(),
+        }
     }
 
     /// Number of shards.
@@ -63,7 +75,7 @@ impl Shards {
     /// The shard that owns bucket `b`.
     #[inline]
     pub(crate) fn of_bucket(&self, b: usize) -> usize {
-        b / self.per_shard
+        b >> self.shift
     }
 
     #[inline]

@@ -250,6 +250,7 @@ impl<K, V> Table<K, V> {
         home: Home,
         mut f: impl FnMut(usize, &Bucket<K, V>) -> Option<R>,
     ) -> Option<R> {
+        prefetch(&self.buckets[home.second]);
         if let Some(r) = f(home.first, &self.buckets[home.first]) {
             return Some(r);
         }
@@ -604,4 +605,21 @@ fn overflow_sub(c: &AtomicU16) {
             Some(v - 1)
         }
     });
+}
+
+/// Starts loading a bucket's cache line, so that a lookup that misses in its
+/// first candidate finds the second one on its way (the two memory accesses
+/// overlap instead of following each other).
+#[inline(always)]
+fn prefetch<T>(line: &T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: a prefetch is only a hint; it never faults and changes no
+    // state that the program can observe, and `line` is a valid reference.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            (line as *const T).cast(),
+        );
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = line;
 }
