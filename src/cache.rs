@@ -528,11 +528,11 @@ where
 
     /// Evicts one entry, starting with the hand of shard `first`. Returns
     /// whether it did (the caller settles `len`'s share: see `add_new`).
-    fn evict_one(&self, first: usize, guard: &Guard) -> bool {
+    fn evict_one(&self, first: usize, spare: Option<Slot>, guard: &Guard) -> bool {
         let n = self.shards.len();
         for k in 0..n {
             let shard = self.shards.get((first + k) % n);
-            let reason = clock::sweep(&self.table, shard, &self.time, guard, |slot, p| {
+            let reason = clock::sweep(&self.table, shard, spare, &self.time, guard, |slot, p| {
                 self.unlink_quiet(slot, p, guard)
             });
             if let Some(reason) = reason {
@@ -564,7 +564,7 @@ where
         loop {
             // Evictions made to free room for this entry; their `len`
             // decrements are settled below.
-            let (slot, credits) = self.make_room(home, NewEntry { tag, ttl }, shard, guard);
+            let (slot, credits) = self.make_room(hash, &e.key, NewEntry { tag, ttl }, shard, guard);
             let stamp = clock::initial(self.shards.get(self.shards.of_bucket(slot.bucket)));
             table.publish(slot, node, stamp);
             // Pairs with the same fence in a rival inserter: at least one of
@@ -582,14 +582,9 @@ where
                 continue;
             }
             self.stats.incr(Stat::Insert);
-            if credits > 0 {
-                // The first eviction pays for this entry: `len` need not move.
-                self.occupancy.sub(credits - 1);
-            } else if self.occupancy.add() {
-                self.evict_or_owe(shard, guard);
-            }
+            self.account_insert(credits, shard, slot, guard);
             while self.occupancy.take_debt() {
-                self.evict_or_owe(shard, guard);
+                self.evict_or_owe(shard, Some(slot), guard);
             }
             if ttl && !self.has_ttl.load(Ordering::Relaxed) {
                 self.has_ttl.store(true, Ordering::Relaxed);
@@ -601,40 +596,69 @@ where
         }
     }
 
+    /// Counts a committed new entry and keeps the cache within capacity.
+    ///
+    /// Evicting only now, after the commit, is what makes "N distinct keys
+    /// never evict in a cache of capacity N" hold even when threads race to
+    /// insert the same key: a losing copy never commits, so it never evicts.
+    /// (The exception is an insert whose two candidate buckets were full: it
+    /// had to evict before claiming, and `credits` counts those evictions.)
+    /// In a full cache the eviction pays for the new entry and `len` is not
+    /// written at all, so concurrent inserters do not bounce its cache line.
+    fn account_insert(&self, credits: usize, shard: usize, slot: Slot, guard: &Guard) {
+        if credits > 0 {
+            // The first eviction pays for this entry: `len` need not move.
+            self.occupancy.sub(credits - 1);
+        } else if !(self.occupancy.is_full() && self.evict_one(shard, Some(slot), guard))
+            && self.occupancy.add()
+        {
+            self.evict_or_owe(shard, Some(slot), guard);
+        }
+    }
+
     /// Evicts one entry for an insert that went over capacity; if there is
     /// nothing to evict right now (all other entries pending), records the
     /// eviction as owed. Debt is paid by later inserts.
-    fn evict_or_owe(&self, shard: usize, guard: &Guard) {
-        if self.evict_one(shard, guard) {
+    fn evict_or_owe(&self, shard: usize, spare: Option<Slot>, guard: &Guard) {
+        if self.evict_one(shard, spare, guard) {
             self.occupancy.sub(1);
         } else {
             self.occupancy.owe();
         }
     }
 
-    /// Claims a slot for a new key with candidate buckets `home`, evicting
-    /// when the cache is full. Returns the slot and how many entries were
-    /// evicted for it (their `len` decrements are left to the caller).
+    /// Claims a slot for a new key with candidate buckets `home`. Returns
+    /// the slot and how many entries were evicted to make it (their `len`
+    /// decrements are left to the caller).
     ///
-    /// - A candidate bucket has room: claim it; if the cache is full, the
-    ///   hand of `shard` evicts one entry (the CLOCK order decides).
+    /// - A candidate bucket has room: claim it (any eviction for capacity
+    ///   happens after the commit, by the hand: see `account_insert`).
     /// - Both candidates are full and so is the cache: evict between them
     ///   (`clock::evict_local`) and claim the freed slot.
     /// - Both are full but the cache is not: never evict early; claim a slot
     ///   further on (`Table::claim_far`).
-    fn make_room(&self, home: Home, new: NewEntry, shard: usize, guard: &Guard) -> (Slot, usize) {
+    fn make_room(
+        &self,
+        hash: u64,
+        key: &K,
+        new: NewEntry,
+        shard: usize,
+        guard: &Guard,
+    ) -> (Slot, usize) {
+        let home = self.table.home(hash);
         let backoff = Backoff::new();
         let mut credits = 0;
         loop {
             // An eviction already made for this insert has paid for it.
             let full = credits == 0 && self.occupancy.is_full();
             if let Some(slot) = self.table.claim_near(home, new) {
-                if full && self.evict_one(shard, guard) {
-                    credits += 1;
-                }
                 return (slot, credits);
             }
-            if full {
+            // Evict between the candidates only if no other thread is
+            // inserting this key there (its copy would make ours redundant,
+            // and the eviction premature); otherwise go further and let the
+            // rival scan sort it out.
+            if full && !self.table.maybe_rival(hash, key, guard) {
                 if let Some(reason) = clock::evict_local(
                     &self.table,
                     &self.shards,
@@ -652,7 +676,7 @@ where
                 return (slot, credits);
             }
             // Every slot is taken (more inserts in flight than spare slots).
-            if self.evict_one(shard, guard) {
+            if self.evict_one(shard, None, guard) {
                 credits += 1;
             }
             backoff.snooze();

@@ -107,10 +107,12 @@ fn expired<K, V>(p: Shared<'_, Entry<K, V>>, time: &TimeSource) -> bool {
 
 /// Moves `shard`'s hand until one entry is evicted through `evict` (which
 /// unlinks it and returns whether its CAS won). Returns the reason, or `None`
-/// if the shard had no committed entry within the budget.
+/// if the shard had no committed entry within the budget. The entry at
+/// `spare` (the one just inserted) is never chosen.
 pub(crate) fn sweep<'g, K: 'g, V: 'g>(
     table: &Table<K, V>,
     shard: &Shard,
+    spare: Option<Slot>,
     time: &TimeSource,
     guard: &'g Guard,
     mut evict: impl FnMut(Slot, Shared<'g, Entry<K, V>>) -> bool,
@@ -151,6 +153,9 @@ pub(crate) fn sweep<'g, K: 'g, V: 'g>(
             bucket: b,
             index: i,
         };
+        if Some(slot) == spare {
+            continue;
+        }
         let mut victim = |reason| {
             if evict(slot, p) {
                 shard.hand.store(pos + 1, Ordering::Relaxed);

@@ -117,3 +117,8 @@ pub use glob::Pattern;
 pub use iter::Iter;
 pub use quanta;
 pub use stats::CacheStats;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

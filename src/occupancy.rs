@@ -36,15 +36,17 @@ impl Occupancy {
         usize::try_from(self.len.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
-    /// Whether an insert must evict before adding.
+    /// Whether an insert must evict before adding. (Acquire, pairing with
+    /// `add`: a thread that sees the cache full also sees the commits that
+    /// filled it, so it can tell when its own key is already there.)
     pub(crate) fn is_full(&self) -> bool {
-        self.len.load(Ordering::Relaxed) >= self.capacity
+        self.len.load(Ordering::Acquire) >= self.capacity
     }
 
     /// Counts a committed entry; returns whether the cache went over capacity
     /// (the caller must then evict one entry, or call [`Occupancy::owe`]).
     pub(crate) fn add(&self) -> bool {
-        self.len.fetch_add(1, Ordering::Relaxed) >= self.capacity
+        self.len.fetch_add(1, Ordering::Release) >= self.capacity
     }
 
     /// Counts `n` unlinked entries.

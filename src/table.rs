@@ -381,6 +381,31 @@ impl<K, V> Table<K, V> {
         }
     }
 
+    /// Whether another thread may be inserting `key`, or has just done so:
+    /// a slot on the key's probe path with the key's tag that is claimed but
+    /// not committed, or committed with this very key.
+    pub(crate) fn maybe_rival<Q>(&self, hash: u64, key: &Q, guard: &Guard) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let tag = tag_of(hash);
+        self.probe(self.home(hash), |_, bucket| {
+            let ctrl = bucket.ctrl();
+            (0..SLOTS)
+                .any(|i| {
+                    if byte(ctrl, i) != tag {
+                        return false;
+                    }
+                    let p = bucket.load(i, guard);
+                    // SAFETY: loaded under `guard`; see `find`.
+                    p.tag() != 0 || unsafe { p.as_ref() }.is_none_or(|e| e.key.borrow() == key)
+                })
+                .then_some(())
+        })
+        .is_some()
+    }
+
     /// Whether an entry at `s` lives outside its two candidate buckets.
     fn displaced(home: Home, s: Slot) -> bool {
         s.bucket != home.first && s.bucket != home.second
