@@ -189,9 +189,7 @@ pub(crate) fn sweep<'g, K: 'g, V: 'g>(
             best = Some((rank, slot, p));
         }
     }
-    shard
-        .hand
-        .fetch_max(start + lap.min(SWEEP_BUCKETS * SLOTS), Ordering::Relaxed);
+    shard.hand.store(start + steps, Ordering::Relaxed);
     let (_, slot, p) = best?;
     evict(slot, p).then_some(Reason::Capacity)
 }
