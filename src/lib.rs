@@ -89,6 +89,8 @@ compile_error!(
     "--cfg clockcache_loom needs --cfg crossbeam_loom too, or crossbeam-epoch is not modelled and every loom test passes after one iteration"
 );
 
+#[cfg(feature = "async")]
+mod backend;
 mod builder;
 mod cache;
 mod clock;
@@ -106,6 +108,11 @@ mod table;
 #[cfg(not(clockcache_loom))]
 mod zeroed;
 
+#[cfg(feature = "async")]
+pub use backend::{
+    CacheBackend, LoadFuture, MemoryCacheBackend, MemoryCacheBackendBuilder, NonCounter,
+    TryGetError,
+};
 pub use builder::{CacheBuilder, DEFAULT_CAPACITY, MAX_CAPACITY};
 pub use cache::Cache;
 pub use counter::CounterValue;

@@ -129,6 +129,17 @@ fn byte(ctrl: u64, i: usize) -> u8 {
     (ctrl >> (8 * i)) as u8
 }
 
+/// A mask with the high bit of byte `i` set for every slot `i` whose control
+/// byte equals `tag` (exact: no false positives), over the six slot bytes.
+#[inline(always)]
+fn tag_matches(ctrl: u64, tag: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const SLOT_BYTES: u64 = (1 << (8 * SLOTS)) - 1;
+    let x = ctrl ^ (u64::from(tag) * 0x0101_0101_0101_0101);
+    // A byte of `x` is zero exactly where the tag matches.
+    !(((x & LOW7) + LOW7) | x | LOW7) & SLOT_BYTES
+}
+
 /// Whether slot `i` is claimed (its pointer may still be null or pending).
 #[inline]
 pub(crate) fn is_occupied(ctrl: u64, i: usize) -> bool {
@@ -285,33 +296,67 @@ impl<K, V> Table<K, V> {
         Q: Eq + ?Sized,
     {
         let tag = tag_of(hash);
-        self.probe(self.home(hash), |b, bucket| {
-            let ctrl = bucket.ctrl();
-            for i in 0..SLOTS {
-                if byte(ctrl, i) != tag {
-                    continue;
-                }
-                let p = bucket.load(i, guard);
-                if p.tag() != 0 {
-                    continue;
-                }
-                // SAFETY: `p` was loaded under `guard`; nodes are retired
-                // with `defer_destroy` only after being unlinked, so it stays
-                // allocated until the guard is dropped. Null yields `None`.
-                if let Some(e) = unsafe { p.as_ref() } {
-                    if e.key.borrow() == key {
-                        return Some((
-                            Slot {
-                                bucket: b,
-                                index: i,
-                            },
-                            p,
-                        ));
-                    }
+        let home = self.home(hash);
+        prefetch(&self.buckets[home.second]);
+        if let Some(found) = self.find_in(home.first, tag, key, guard) {
+            return Some(found);
+        }
+        let mut b = home.second;
+        loop {
+            if b != home.first {
+                if let Some(found) = self.find_in(b, tag, key, guard) {
+                    return Some(found);
                 }
             }
-            None
-        })
+            if self.buckets[b].overflow.load(Ordering::Acquire) == 0 {
+                return None;
+            }
+            b = self.next(b);
+            if b == home.second {
+                return None;
+            }
+        }
+    }
+
+    /// Looks for the committed entry of `key` in bucket `b`: the tags are
+    /// compared all at once, and only matching slots are dereferenced.
+    #[inline(always)]
+    fn find_in<'g, Q>(
+        &self,
+        b: usize,
+        tag: u8,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Option<(Slot, Shared<'g, Entry<K, V>>)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let bucket = &self.buckets[b];
+        let mut matches = tag_matches(bucket.ctrl(), tag);
+        while matches != 0 {
+            let i = (matches.trailing_zeros() / 8) as usize;
+            matches &= matches - 1;
+            let p = bucket.load(i, guard);
+            if p.tag() != 0 {
+                continue;
+            }
+            // SAFETY: `p` was loaded under `guard`; nodes are retired with
+            // `defer_destroy` only after being unlinked, so it stays
+            // allocated until the guard is dropped. Null yields `None`.
+            if let Some(e) = unsafe { p.as_ref() } {
+                if e.key.borrow() == key {
+                    return Some((
+                        Slot {
+                            bucket: b,
+                            index: i,
+                        },
+                        p,
+                    ));
+                }
+            }
+        }
+        None
     }
 
     /// Claims an empty slot of bucket `b` for a new entry: one CAS writes the
@@ -647,4 +692,47 @@ fn prefetch<T>(line: &T) {
     }
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     let _ = line;
+}
+
+#[cfg(all(test, not(clockcache_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_matches_is_exact() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mix random words with words built from few distinct bytes, so
+            // that equal and neighbouring byte values (0, 1, tag-1, tag+1)
+            // sit next to each other.
+            let tag = (x >> 56) as u8 | 1;
+            let ctrl = if round % 2 == 0 {
+                x
+            } else {
+                (0..8).fold(0u64, |w, i| {
+                    let pick = [0, 1, tag, tag.wrapping_sub(1), tag.wrapping_add(1), 0x80]
+                        [((x >> (i * 3)) % 6) as usize];
+                    w | (u64::from(pick) << (8 * i))
+                })
+            };
+            let expect = (0..SLOTS)
+                .filter(|&i| byte(ctrl, i) == tag)
+                .fold(0u64, |m, i| m | (0x80 << (8 * i)));
+            assert_eq!(
+                tag_matches(ctrl, tag),
+                expect,
+                "ctrl {ctrl:#018x} tag {tag:#04x}"
+            );
+        }
+    }
+
+    #[test]
+    fn tags_are_never_empty() {
+        for h in [0u64, 1, 0x100, u64::MAX, 0xff00] {
+            assert_ne!(tag_of(h), EMPTY);
+        }
+    }
 }
