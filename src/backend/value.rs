@@ -22,12 +22,28 @@ use crate::error::CacheError;
 /// use clockcache::{CacheBackend, CacheError, MemoryCacheBackend, NonCounter};
 ///
 /// #[derive(Debug, PartialEq)]
-/// struct Profile { name: String }
+/// struct Profile {
+///     name: String,
+/// }
 ///
-/// let backend: MemoryCacheBackend<NonCounter<Arc<Profile>>> = MemoryCacheBackend::new(100);
-/// let profile = NonCounter(Arc::new(Profile { name: "alice".into() }));
-/// backend.cache().insert("p:1".into(), profile);
-/// assert_eq!(backend.cache().get("p:1").unwrap().name, "alice");
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let mut f = std::pin::pin!(f);
+/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// #     loop {
+/// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+/// #             return v;
+/// #         }
+/// #     }
+/// # }
+/// # block_on(async {
+/// let backend: Arc<dyn CacheBackend<NonCounter<Arc<Profile>>>> =
+///     Arc::new(MemoryCacheBackend::new(100));
+/// let profile = Arc::new(Profile { name: "alice".into() });
+/// backend.set("p:1", NonCounter(profile), None).await?;
+/// assert_eq!(backend.get("p:1").await?.unwrap().name, "alice");
+/// assert_eq!(backend.incr("p:1", 1, 0, None).await, Err(CacheError::NotAnInteger));
+/// # Ok::<(), CacheError>(())
+/// # }).unwrap();
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NonCounter<T>(pub T);
