@@ -1,44 +1,65 @@
-//! Comparison runner: `clockcache` vs `quick_cache::sync::Cache` (0.7) vs
-//! `moka::sync::Cache` (0.12), all measured in one process, interleaved.
+//! Comparison runner: clockcache against what people would pick instead,
+//! all measured in one process, interleaved, printed as markdown tables.
 //!
-//! What it measures (each section prints a markdown table):
+//! Subjects: `clockcache::Cache`, `quick_cache::sync::Cache` (0.7),
+//! `moka::sync::Cache` (0.12), `mini_moka::sync::Cache` (0.10), and as
+//! references `DashMap` (6; unbounded, never evicts: a speed ceiling for a
+//! concurrent map, not a cache) and `parking_lot::Mutex<lru::LruCache>` (the
+//! naive baseline: every get takes the lock exclusively). All hash with
+//! `ahash::RandomState`, so the hasher is not what is compared.
 //!
-//! * **throughput** — Mops/s for a `u64 -> u64` cache of capacity 100 000 under a
-//!   Zipf(s = 0.99) key distribution over 1 000 000 distinct keys, for two mixes:
-//!   `read-only` (get, and insert on a miss: the cache-aside loop) and `90/10`
-//!   (90% get without insert on miss, 10% insert). Thread counts 1, 2, then
-//!   doubling up to `available_parallelism()`. Key streams are generated before
-//!   timing (one per thread, a Zipf CDF sampled by binary search with `SmallRng`,
-//!   ranks scrambled by a bijective mix). Each cell is timed over a fixed slice per
-//!   round; subjects run round-robin within each round and the median over rounds is
-//!   reported, with the ratios clockcache/quick_cache and clockcache/moka.
-//! * **latency** — get latency under the 90/10 mix (2 threads by default): one get
-//!   in 16 is timed with `Instant` into an HDR histogram; prints p50, p99, p99.9 and
-//!   max per subject and the clockcache/quick_cache p99.9 ratio.
-//! * **memory** — a counting global allocator (requested bytes + 8 bytes per live
-//!   block, glibc's chunk header) gives the bytes per entry of a cache of capacity
-//!   1 000 000 filled with 1 000 000 distinct keys, and the bytes an empty cache of
-//!   that capacity reserves.
+//! Sections (`--only` picks some):
 //!
-//! All three subjects hash with `ahash::RandomState`, so the hasher is not what is
-//! compared. Nothing here asserts on timings.
+//! * **throughput** — Mops/s for a `u64 -> u64` cache of capacity 100 000,
+//!   keys Zipf(s = 0.99) over 1 000 000 distinct keys, pre-warmed, at 1, 2, 4,
+//!   ... threads up to `available_parallelism()`, for four mixes: read-only
+//!   (gets only), cache-aside (get, insert on a miss), 90/10 (90% get, 10%
+//!   insert) and 50/50. Key streams are generated before timing (one per
+//!   thread, a Zipf CDF sampled by binary search, ranks scrambled by a
+//!   bijective mix). Each cell is timed over a fixed slice per round; the
+//!   subjects run round-robin within each round (the starting subject
+//!   rotates) and the median over rounds is reported, with every subject's
+//!   ratio to clockcache.
+//! * **latency** — `get` latency under the 90/10 mix (so under a concurrent
+//!   10% insert load), on all cores by default: one get in 16 is timed with
+//!   `Instant` into an HDR histogram; p50, p99, p99.9 and max per subject,
+//!   and the timer's own cost.
+//! * **memory** — a counting global allocator (requested bytes + 8 bytes per
+//!   live block, glibc's chunk header) gives the bytes per entry of a cache of
+//!   capacity 1 000 000 filled with 1 000 000 distinct keys, for `u64 -> u64`
+//!   and for `String -> Vec<u8>` (100-byte values), and the bytes an empty
+//!   cache of that capacity allocates.
+//! * **hit-ratio** — the replay in `benches/common/hit_ratio.rs` (shared with
+//!   `examples/hit_ratio.rs`): every trace in `../shared/traces` at the
+//!   capacities of its reference table, next to Belady's OPT, exact LRU and
+//!   plain CLOCK, means per capacity fraction, and synthetic workloads.
+//!
+//! `--plots DIR` also writes `DIR/throughput-90-10.png` and
+//! `DIR/hit-ratio.png`. Nothing here asserts on timings.
 //!
 //! Run:
 //!
 //! ```text
-//! cargo bench --bench compare                     # full run (1 s slices, 5 rounds)
-//! cargo bench --bench compare -- --quick          # short run (< 2 min on 2 cores)
+//! cargo bench --bench compare                     # full run (1 s slices, 5 rounds; ~6 min on 2 cores)
+//! cargo bench --bench compare -- --plots docs/    # the same, and the two PNGs
+//! cargo bench --bench compare -- --quick          # short run (< 2 min on 2 cores; CI smoke run)
 //! cargo bench --bench compare -- --help           # all options
-//! cargo bench --bench compare -- --only latency --threads 1,2,4 --rounds 3
+//! cargo bench --bench compare -- --only latency,memory --threads 1,2 --rounds 3
 //! ```
 //!
-//! `cargo test --all-targets` also runs this binary (without `--bench`); it then
-//! does a seconds-long smoke run and ignores libtest's flags.
+//! `cargo test --all-targets` also runs this binary (without `--bench`); it
+//! then does a seconds-long smoke run and ignores libtest's flags.
+
+#[path = "common/hit_ratio.rs"]
+mod hit_ratio;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::hash::Hash;
 use std::hint::black_box;
 use std::io::Write;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering::Relaxed};
 use std::sync::Barrier;
 use std::thread;
@@ -137,8 +158,8 @@ const DISTINCT_KEYS: usize = 1_000_000;
 const ZIPF_S: f64 = 0.99;
 const CAPACITY: usize = 100_000;
 const MEMORY_CAPACITY: usize = 1_000_000;
-/// Default latency thread count.
-const LATENCY_THREADS: usize = 2;
+/// Bytes of each value in the `String -> Vec<u8>` memory measurement.
+const VALUE_BYTES: usize = 100;
 /// One get in this many is timed in the latency section.
 const LATENCY_SAMPLE_EVERY: u32 = 16;
 
@@ -147,6 +168,7 @@ enum Section {
     Throughput,
     Latency,
     Memory,
+    HitRatio,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -165,27 +187,40 @@ struct Opts {
     rounds: usize,
     /// Explicit `--threads` list (used by throughput and latency).
     threads: Option<Vec<usize>>,
-    only: Option<Section>,
+    /// Sections to run; `None` runs all.
+    only: Option<Vec<Section>>,
     /// Keys per pre-generated stream (power of two).
     stream_len: usize,
     /// Capacity (and number of keys filled) in the memory section.
     mem_capacity: usize,
+    /// Where to write the PNG plots.
+    plots: Option<PathBuf>,
+    /// Only traces whose name contains this (hit-ratio section).
+    trace_filter: Option<String>,
 }
 
 const USAGE: &str = "\
-clockcache comparison benchmark (clockcache vs quick_cache vs moka)
+clockcache comparison benchmark: clockcache vs quick_cache, moka, mini-moka,
+DashMap (unbounded reference) and Mutex<lru::LruCache> (naive baseline)
 
 USAGE: cargo bench --bench compare -- [OPTIONS]
 
 OPTIONS:
   --help                 print this help and exit
-  --quick                short run: 200 ms slices, 1 round, 2^20-key streams
+  --quick                short run (< 2 min on 2 cores): 200 ms slices, 1 round,
+                         2^20-key streams; hit ratio without the two largest traces
   --duration-ms N        time slice per cell and round, in ms (default 1000, quick 200)
   --rounds N             rounds per cell; the median is reported (default 5, quick 1)
-  --threads LIST         comma-separated thread counts, e.g. 1,2,4
-                         (default: throughput 1,2,4,.. up to the core count; latency 2)
-  --only SECTION         run one section: throughput | latency | memory
+  --threads LIST         comma-separated thread counts, e.g. 1,2,4 (default: throughput
+                         1,2,4,.. up to the core count; latency the core count)
+  --only LIST            sections to run, comma-separated:
+                         throughput,latency,memory,hit-ratio (default: all)
+  --trace SUBSTR         hit-ratio: only traces whose name contains SUBSTR
+  --plots DIR            write DIR/throughput-90-10.png and DIR/hit-ratio.png
   --bench*               ignored (cargo passes --bench to harness = false benches)
+
+Traces are read from $CLOCKCACHE_TRACES or ../shared/traces; the hit-ratio
+section prints a note and moves on when they are absent.
 
 Without a --bench flag (e.g. run by `cargo test --all-targets`), unknown arguments
 are ignored, and with no options at all a seconds-long smoke run is done.
@@ -208,7 +243,9 @@ fn parse_opts() -> Opts {
     let mut duration_ms: Option<u64> = None;
     let mut rounds: Option<usize> = None;
     let mut threads: Option<Vec<usize>> = None;
-    let mut only = None;
+    let mut only: Option<Vec<Section>> = None;
+    let mut plots = None;
+    let mut trace_filter = None;
 
     let all: Vec<String> = std::env::args().skip(1).collect();
     // cargo bench passes --bench; cargo test (which also runs harness = false
@@ -246,12 +283,26 @@ fn parse_opts() -> Opts {
             }
             "--only" => {
                 let v = value().unwrap_or_else(|| usage_error("--only needs a value"));
-                only = Some(match v.as_str() {
-                    "throughput" => Section::Throughput,
-                    "latency" => Section::Latency,
-                    "memory" => Section::Memory,
-                    _ => usage_error(&format!("unknown section {v:?}")),
-                });
+                let list = v
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| match s.trim() {
+                        "throughput" => Section::Throughput,
+                        "latency" => Section::Latency,
+                        "memory" => Section::Memory,
+                        "hit-ratio" | "hit_ratio" | "hitratio" => Section::HitRatio,
+                        other => usage_error(&format!("unknown section {other:?}")),
+                    })
+                    .collect();
+                only = Some(list);
+            }
+            "--trace" => {
+                trace_filter = Some(value().unwrap_or_else(|| usage_error("--trace needs a value")))
+            }
+            "--plots" => {
+                plots = Some(PathBuf::from(
+                    value().unwrap_or_else(|| usage_error("--plots needs a directory")),
+                ))
             }
             f if f.starts_with("--bench") => recognised -= 1,
             _ if !under_cargo_bench => {
@@ -300,12 +351,14 @@ fn parse_opts() -> Opts {
         } else {
             MEMORY_CAPACITY
         },
+        plots,
+        trace_filter,
     }
 }
 
 impl Opts {
     fn runs(&self, s: Section) -> bool {
-        self.only.is_none_or(|o| o == s)
+        self.only.as_ref().is_none_or(|o| o.contains(&s))
     }
 
     fn throughput_threads(&self) -> Vec<usize> {
@@ -326,9 +379,7 @@ impl Opts {
     }
 
     fn latency_threads(&self) -> Vec<usize> {
-        self.threads
-            .clone()
-            .unwrap_or_else(|| vec![LATENCY_THREADS])
+        self.threads.clone().unwrap_or_else(|| vec![cores()])
     }
 }
 
@@ -402,31 +453,48 @@ fn make_streams(count: usize, len: usize) -> Vec<Vec<u64>> {
 // Subjects
 // ---------------------------------------------------------------------------
 
-trait Subject: Sync + Sized {
-    const NAME: &'static str;
+type Hasher = ahash::RandomState;
+
+/// A cache (or map) under test, generic over key and value so the memory
+/// section can measure `String -> Vec<u8>` too.
+trait Subject<K, V>: Sync + Sized {
     fn with_capacity(cap: usize) -> Self;
-    fn get(&self, k: u64) -> Option<u64>;
-    fn insert(&self, k: u64, v: u64);
-    /// Finish deferred bookkeeping (moka's pending maintenance).
+    fn get(&self, k: &K) -> Option<V>;
+    fn insert(&self, k: K, v: V);
+    /// Finish deferred bookkeeping (moka's and mini-moka's pending maintenance).
     fn settle(&self) {}
     fn entries(&self) -> usize;
 }
 
-struct Clock(clockcache::Cache<u64, u64>);
-struct Quick(quick_cache::sync::Cache<u64, u64, quick_cache::UnitWeighter, ahash::RandomState>);
-struct Moka(moka::sync::Cache<u64, u64, ahash::RandomState>);
+/// What every subject needs of a key.
+trait Key: Hash + Eq + Clone + Send + Sync + 'static {}
+impl<T: Hash + Eq + Clone + Send + Sync + 'static> Key for T {}
+/// What every subject needs of a value.
+trait Val: Clone + Send + Sync + 'static {}
+impl<T: Clone + Send + Sync + 'static> Val for T {}
 
-impl Subject for Clock {
-    const NAME: &'static str = "clockcache";
+struct Clock<K, V>(clockcache::Cache<K, V, Hasher>);
+struct Quick<K, V>(quick_cache::sync::Cache<K, V, quick_cache::UnitWeighter, Hasher>);
+struct Moka<K, V>(moka::sync::Cache<K, V, Hasher>);
+struct MiniMoka<K, V>(mini_moka::sync::Cache<K, V, Hasher>);
+struct Dash<K, V>(dashmap::DashMap<K, V, Hasher>);
+struct Lru<K, V>(parking_lot::Mutex<lru::LruCache<K, V, Hasher>>);
+
+impl<K: Key, V: Val> Subject<K, V> for Clock<K, V> {
     fn with_capacity(cap: usize) -> Self {
-        Clock(clockcache::Cache::new(cap))
+        Clock(
+            clockcache::Cache::builder()
+                .max_capacity(cap)
+                .hasher(Hasher::new())
+                .build(),
+        )
     }
     #[inline]
-    fn get(&self, k: u64) -> Option<u64> {
-        self.0.get(&k)
+    fn get(&self, k: &K) -> Option<V> {
+        self.0.get(k)
     }
     #[inline]
-    fn insert(&self, k: u64, v: u64) {
+    fn insert(&self, k: K, v: V) {
         self.0.insert(k, v);
     }
     fn entries(&self) -> usize {
@@ -434,23 +502,22 @@ impl Subject for Clock {
     }
 }
 
-impl Subject for Quick {
-    const NAME: &'static str = "quick_cache";
+impl<K: Key, V: Val> Subject<K, V> for Quick<K, V> {
     fn with_capacity(cap: usize) -> Self {
         Quick(quick_cache::sync::Cache::with(
             cap,
             cap as u64,
             quick_cache::UnitWeighter,
-            ahash::RandomState::new(),
+            Hasher::new(),
             Default::default(),
         ))
     }
     #[inline]
-    fn get(&self, k: u64) -> Option<u64> {
-        self.0.get(&k)
+    fn get(&self, k: &K) -> Option<V> {
+        self.0.get(k)
     }
     #[inline]
-    fn insert(&self, k: u64, v: u64) {
+    fn insert(&self, k: K, v: V) {
         self.0.insert(k, v);
     }
     fn entries(&self) -> usize {
@@ -458,21 +525,20 @@ impl Subject for Quick {
     }
 }
 
-impl Subject for Moka {
-    const NAME: &'static str = "moka";
+impl<K: Key, V: Val> Subject<K, V> for Moka<K, V> {
     fn with_capacity(cap: usize) -> Self {
         Moka(
             moka::sync::Cache::builder()
                 .max_capacity(cap as u64)
-                .build_with_hasher(ahash::RandomState::new()),
+                .build_with_hasher(Hasher::new()),
         )
     }
     #[inline]
-    fn get(&self, k: u64) -> Option<u64> {
-        self.0.get(&k)
+    fn get(&self, k: &K) -> Option<V> {
+        self.0.get(k)
     }
     #[inline]
-    fn insert(&self, k: u64, v: u64) {
+    fn insert(&self, k: K, v: V) {
         self.0.insert(k, v);
     }
     fn settle(&self) {
@@ -484,16 +550,139 @@ impl Subject for Moka {
     }
 }
 
-const NAMES: [&str; 3] = [Clock::NAME, Quick::NAME, Moka::NAME];
-const CLOCK: usize = 0;
-const QUICK: usize = 1;
-const MOKA: usize = 2;
+impl<K: Key, V: Val> Subject<K, V> for MiniMoka<K, V> {
+    fn with_capacity(cap: usize) -> Self {
+        MiniMoka(
+            mini_moka::sync::Cache::builder()
+                .max_capacity(cap as u64)
+                .build_with_hasher(Hasher::new()),
+        )
+    }
+    #[inline]
+    fn get(&self, k: &K) -> Option<V> {
+        self.0.get(k)
+    }
+    #[inline]
+    fn insert(&self, k: K, v: V) {
+        self.0.insert(k, v);
+    }
+    fn settle(&self) {
+        use mini_moka::sync::ConcurrentCacheExt;
+        self.0.sync();
+    }
+    fn entries(&self) -> usize {
+        self.settle();
+        self.0.entry_count() as usize
+    }
+}
 
-/// The three caches used by the throughput and latency sections (capacity 100 000).
+impl<K: Key, V: Val> Subject<K, V> for Dash<K, V> {
+    fn with_capacity(cap: usize) -> Self {
+        Dash(dashmap::DashMap::with_capacity_and_hasher(
+            cap,
+            Hasher::new(),
+        ))
+    }
+    #[inline]
+    fn get(&self, k: &K) -> Option<V> {
+        self.0.get(k).map(|r| r.value().clone())
+    }
+    #[inline]
+    fn insert(&self, k: K, v: V) {
+        self.0.insert(k, v);
+    }
+    fn entries(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<K: Key, V: Val> Subject<K, V> for Lru<K, V> {
+    fn with_capacity(cap: usize) -> Self {
+        Lru(parking_lot::Mutex::new(lru::LruCache::with_hasher(
+            NonZeroUsize::new(cap.max(1)).expect("non-zero"),
+            Hasher::new(),
+        )))
+    }
+    #[inline]
+    fn get(&self, k: &K) -> Option<V> {
+        self.0.lock().get(k).cloned()
+    }
+    #[inline]
+    fn insert(&self, k: K, v: V) {
+        self.0.lock().put(k, v);
+    }
+    fn entries(&self) -> usize {
+        self.0.lock().len()
+    }
+}
+
+/// Number of subjects.
+const N: usize = 6;
+const CLOCK: usize = 0;
+const DASH: usize = 4;
+const NAMES: [&str; N] = [
+    "clockcache",
+    "quick_cache",
+    "moka",
+    "mini-moka",
+    "DashMap",
+    "Mutex<LruCache>",
+];
+/// Table headers, with the footnote marks explained by [`FOOTNOTES`].
+const HEADERS: [&str; N] = [
+    "clockcache",
+    "quick_cache",
+    "moka",
+    "mini-moka",
+    "DashMap ¹",
+    "Mutex\\<LruCache\\> ²",
+];
+const FOOTNOTES: &str = "¹ DashMap is unbounded (never evicts): a speed ceiling for a \
+concurrent map, not a cache; it holds every key ever inserted, so its hit ratio and size are not \
+comparable. ² `parking_lot::Mutex<lru::LruCache>`: exact LRU, every get takes the lock \
+exclusively (a hit moves the entry to the front).";
+
+/// Runs `$body` with `$c` bound to subject number `$which` of `$s` (any
+/// struct with one field per subject).
+macro_rules! with_subject {
+    ($s:expr, $which:expr, |$c:ident| $body:expr) => {
+        match $which {
+            0 => {
+                let $c = &$s.clock;
+                $body
+            }
+            1 => {
+                let $c = &$s.quick;
+                $body
+            }
+            2 => {
+                let $c = &$s.moka;
+                $body
+            }
+            3 => {
+                let $c = &$s.mini;
+                $body
+            }
+            4 => {
+                let $c = &$s.dash;
+                $body
+            }
+            _ => {
+                let $c = &$s.lru;
+                $body
+            }
+        }
+    };
+}
+
+/// The caches used by the throughput and latency sections (capacity 100 000).
 struct Subjects {
-    clock: Clock,
-    quick: Quick,
-    moka: Moka,
+    clock: Clock<u64, u64>,
+    quick: Quick<u64, u64>,
+    moka: Moka<u64, u64>,
+    mini: MiniMoka<u64, u64>,
+    dash: Dash<u64, u64>,
+    lru: Lru<u64, u64>,
 }
 
 impl Subjects {
@@ -502,31 +691,39 @@ impl Subjects {
     fn new_warm(streams: &[Vec<u64>]) -> Subjects {
         let t0 = Instant::now();
         let s = Subjects {
-            clock: Clock::with_capacity(CAPACITY),
-            quick: Quick::with_capacity(CAPACITY),
-            moka: Moka::with_capacity(CAPACITY),
+            clock: Subject::with_capacity(CAPACITY),
+            quick: Subject::with_capacity(CAPACITY),
+            moka: Subject::with_capacity(CAPACITY),
+            mini: Subject::with_capacity(CAPACITY),
+            dash: Subject::with_capacity(CAPACITY),
+            lru: Subject::with_capacity(CAPACITY),
         };
-        fn warm<C: Subject>(c: &C, streams: &[Vec<u64>]) {
+        fn warm<C: Subject<u64, u64>>(c: &C, streams: &[Vec<u64>]) {
             for stream in streams.iter().take(2) {
                 for &k in stream {
-                    if c.get(k).is_none() {
+                    if c.get(&k).is_none() {
                         c.insert(k, k);
                     }
                 }
             }
             c.settle();
         }
-        warm(&s.clock, streams);
-        warm(&s.quick, streams);
-        warm(&s.moka, streams);
+        for which in 0..N {
+            with_subject!(s, which, |c| warm(c, streams));
+        }
         eprintln!(
-            "warmed the three caches in {:.2} s (len: clockcache {}, quick_cache {}, moka {})",
+            "warmed the caches in {:.2} s (len: {})",
             t0.elapsed().as_secs_f64(),
-            s.clock.entries(),
-            s.quick.entries(),
-            s.moka.entries()
+            (0..N)
+                .map(|w| format!("{} {}", NAMES[w], s.entries(w)))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         s
+    }
+
+    fn entries(&self, which: usize) -> usize {
+        with_subject!(self, which, |c| Subject::<u64, u64>::entries(c))
     }
 }
 
@@ -534,19 +731,32 @@ impl Subjects {
 // Throughput
 // ---------------------------------------------------------------------------
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mix {
-    /// get, insert on miss
+    /// gets only
     ReadOnly,
+    /// get, insert on miss
+    CacheAside,
     /// 90% get (no insert on miss), 10% insert
     NinetyTen,
+    /// 50% get, 50% insert
+    FiftyFifty,
 }
 
 impl Mix {
+    const ALL: [Mix; 4] = [
+        Mix::ReadOnly,
+        Mix::CacheAside,
+        Mix::NinetyTen,
+        Mix::FiftyFifty,
+    ];
+
     fn label(self) -> &'static str {
         match self {
-            Mix::ReadOnly => "read-only (get, insert on miss)",
+            Mix::ReadOnly => "read-only (100% get, no insert)",
+            Mix::CacheAside => "cache-aside (get, insert on a miss)",
             Mix::NinetyTen => "90/10 (90% get, 10% insert)",
+            Mix::FiftyFifty => "50/50 (50% get, 50% insert)",
         }
     }
 }
@@ -558,9 +768,10 @@ struct Counts {
     hits: u64,
 }
 
-/// One thread's timed loop. `RW` selects the 90/10 mix; `SAMPLE` times one get in
+/// One thread's timed loop. Every `INSERT_EVERY`-th operation is an insert
+/// (0: none); `ASIDE` inserts after a missed get; `SAMPLE` times one get in
 /// `LATENCY_SAMPLE_EVERY` into `hist`.
-fn worker<C: Subject, const RW: bool, const SAMPLE: bool>(
+fn worker<C: Subject<u64, u64>, const INSERT_EVERY: u32, const ASIDE: bool, const SAMPLE: bool>(
     c: &C,
     keys: &[u64],
     start_at: usize,
@@ -580,9 +791,9 @@ fn worker<C: Subject, const RW: bool, const SAMPLE: bool>(
         for _ in 0..1024 {
             let k = keys[i];
             i = (i + 1) & mask;
-            if RW {
+            if INSERT_EVERY > 0 {
                 mix_ctr += 1;
-                if mix_ctr == 10 {
+                if mix_ctr == INSERT_EVERY {
                     mix_ctr = 0;
                     c.insert(k, k);
                     continue;
@@ -594,19 +805,19 @@ fn worker<C: Subject, const RW: bool, const SAMPLE: bool>(
                 if sample_ctr == LATENCY_SAMPLE_EVERY {
                     sample_ctr = 0;
                     let t = Instant::now();
-                    let r = black_box(c.get(black_box(k)));
+                    let r = black_box(c.get(black_box(&k)));
                     let ns = t.elapsed().as_nanos() as u64;
                     hist.saturating_record(ns);
                     r
                 } else {
-                    c.get(k)
+                    c.get(&k)
                 }
             } else {
-                c.get(k)
+                c.get(&k)
             };
             if black_box(r).is_some() {
                 n.hits += 1;
-            } else if !RW {
+            } else if ASIDE {
                 c.insert(k, k);
             }
         }
@@ -623,14 +834,22 @@ fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("histogram bounds")
 }
 
-/// Runs `threads` workers for one slice; returns (Mops/s, counts, merged histogram).
-fn run_slice<C: Subject, const RW: bool, const SAMPLE: bool>(
+/// One slice: Mops/s summed over threads, counts, merged histogram.
+type SliceResult = (f64, Counts, Histogram<u64>);
+
+/// Runs `threads` workers for one slice.
+fn run_slice<
+    C: Subject<u64, u64>,
+    const INSERT_EVERY: u32,
+    const ASIDE: bool,
+    const SAMPLE: bool,
+>(
     c: &C,
     streams: &[Vec<u64>],
     threads: usize,
     round: usize,
     dur: Duration,
-) -> (f64, Counts, Histogram<u64>) {
+) -> SliceResult {
     let barrier = Barrier::new(threads);
     let results: Vec<(Counts, Duration, Histogram<u64>)> = thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -645,7 +864,9 @@ fn run_slice<C: Subject, const RW: bool, const SAMPLE: bool>(
                     } else {
                         Histogram::new(1).expect("histogram")
                     };
-                    let (n, el) = worker::<C, RW, SAMPLE>(c, keys, start_at, dur, barrier, &mut h);
+                    let (n, el) = worker::<C, INSERT_EVERY, ASIDE, SAMPLE>(
+                        c, keys, start_at, dur, barrier, &mut h,
+                    );
                     (n, el, h)
                 })
             })
@@ -674,36 +895,38 @@ fn run_slice<C: Subject, const RW: bool, const SAMPLE: bool>(
     (mops, total, hist)
 }
 
-fn run_subject_slice<const RW: bool, const SAMPLE: bool>(
-    s: &Subjects,
-    which: usize,
+fn run_mix<C: Subject<u64, u64>>(
+    c: &C,
+    mix: Mix,
+    sample: bool,
     streams: &[Vec<u64>],
     threads: usize,
     round: usize,
     dur: Duration,
-) -> (f64, Counts, Histogram<u64>) {
-    match which {
-        CLOCK => run_slice::<_, RW, SAMPLE>(&s.clock, streams, threads, round, dur),
-        QUICK => run_slice::<_, RW, SAMPLE>(&s.quick, streams, threads, round, dur),
-        _ => run_slice::<_, RW, SAMPLE>(&s.moka, streams, threads, round, dur),
+) -> SliceResult {
+    match (mix, sample) {
+        (Mix::ReadOnly, false) => run_slice::<C, 0, false, false>(c, streams, threads, round, dur),
+        (Mix::CacheAside, false) => run_slice::<C, 0, true, false>(c, streams, threads, round, dur),
+        (Mix::NinetyTen, false) => {
+            run_slice::<C, 10, false, false>(c, streams, threads, round, dur)
+        }
+        (Mix::FiftyFifty, false) => {
+            run_slice::<C, 2, false, false>(c, streams, threads, round, dur)
+        }
+        (Mix::NinetyTen, true) => run_slice::<C, 10, false, true>(c, streams, threads, round, dur),
+        (m, true) => unimplemented!("latency sampling is only wired for 90/10, not {m:?}"),
     }
 }
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 {
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
         v[n / 2]
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn ratio(a: f64, b: f64) -> String {
-    if b > 0.0 {
-        format!("{:.2}×", a / b)
-    } else {
-        "n/a".to_string()
     }
 }
 
@@ -715,7 +938,19 @@ fn pct(hits: u64, gets: u64) -> f64 {
     }
 }
 
-fn throughput(opts: &Opts, subjects: &Subjects, streams: &[Vec<u64>]) {
+/// Medians per (mix, thread count), for the plots.
+struct ThroughputResult {
+    threads: Vec<usize>,
+    /// One entry per mix run: the mix and, per thread count, Mops/s per subject.
+    mixes: Vec<(Mix, Vec<[f64; N]>)>,
+}
+
+fn table_header() {
+    println!("| threads | {} |", HEADERS.join(" | "));
+    println!("|---:|{}", "---:|".repeat(N));
+}
+
+fn throughput(opts: &Opts, subjects: &Subjects, streams: &[Vec<u64>]) -> ThroughputResult {
     let threads = opts.throughput_threads();
     println!(
         "## Throughput (Mops/s, median of {} round(s) × {} ms)\n",
@@ -723,121 +958,153 @@ fn throughput(opts: &Opts, subjects: &Subjects, streams: &[Vec<u64>]) {
         opts.duration.as_millis()
     );
     println!(
-        "Zipf(s = {ZIPF_S}) over {DISTINCT_KEYS} keys, capacity {CAPACITY}, pre-warmed; \
-         subjects run round-robin within each round. \
-         hit % = hits / gets over all rounds.\n"
+        "`u64 -> u64`, Zipf(s = {ZIPF_S}) over {DISTINCT_KEYS} keys, capacity {CAPACITY}, \
+         pre-warmed; the subjects run round-robin within each round. In parentheses: the \
+         subject's throughput / clockcache's (above 1× the subject is faster). Last row: hits / \
+         gets over all cells.\n"
     );
-    for mix in [Mix::ReadOnly, Mix::NinetyTen] {
+    let mut result = ThroughputResult {
+        threads: threads.clone(),
+        mixes: Vec::new(),
+    };
+    for mix in Mix::ALL {
         println!("### {}\n", mix.label());
-        println!(
-            "| threads | clockcache | quick_cache | moka | clockcache/quick_cache | clockcache/moka | hit % cc / qc / moka |"
-        );
-        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        table_header();
         flush();
+        let mut rows = Vec::new();
+        let mut counts = [Counts::default(); N];
         for &t in &threads {
-            let mut mops: [Vec<f64>; 3] = Default::default();
-            let mut counts = [Counts::default(); 3];
+            let mut mops: [Vec<f64>; N] = Default::default();
             for round in 0..opts.rounds {
-                for j in 0..3 {
-                    let which = (round + j) % 3;
-                    let (m, n, _) = match mix {
-                        Mix::ReadOnly => run_subject_slice::<false, false>(
-                            subjects,
-                            which,
-                            streams,
-                            t,
-                            round,
-                            opts.duration,
-                        ),
-                        Mix::NinetyTen => run_subject_slice::<true, false>(
-                            subjects,
-                            which,
-                            streams,
-                            t,
-                            round,
-                            opts.duration,
-                        ),
-                    };
+                for j in 0..N {
+                    let which = (round + j) % N;
+                    let (m, n, _) = with_subject!(subjects, which, |c| run_mix(
+                        c,
+                        mix,
+                        false,
+                        streams,
+                        t,
+                        round,
+                        opts.duration
+                    ));
                     mops[which].push(m);
                     counts[which].gets += n.gets;
                     counts[which].hits += n.hits;
                 }
             }
-            let med: Vec<f64> = mops.iter_mut().map(|v| median(v)).collect();
-            println!(
-                "| {t} | {:.2} | {:.2} | {:.2} | {} | {} | {:.1} / {:.1} / {:.1} |",
-                med[CLOCK],
-                med[QUICK],
-                med[MOKA],
-                ratio(med[CLOCK], med[QUICK]),
-                ratio(med[CLOCK], med[MOKA]),
-                pct(counts[CLOCK].hits, counts[CLOCK].gets),
-                pct(counts[QUICK].hits, counts[QUICK].gets),
-                pct(counts[MOKA].hits, counts[MOKA].gets),
-            );
+            let mut med = [0.0; N];
+            for (m, v) in med.iter_mut().zip(mops.iter_mut()) {
+                *m = median(v);
+            }
+            let cells: Vec<String> = (0..N)
+                .map(|w| {
+                    if w == CLOCK {
+                        format!("**{:.2}**", med[w])
+                    } else {
+                        format!("{:.2} ({:.2}×)", med[w], med[w] / med[CLOCK])
+                    }
+                })
+                .collect();
+            println!("| {t} | {} |", cells.join(" | "));
             flush();
+            rows.push(med);
         }
-        println!();
+        let hits: Vec<String> = (0..N)
+            .map(|w| format!("{:.1}", pct(counts[w].hits, counts[w].gets)))
+            .collect();
+        println!("| hit % | {} |", hits.join(" | "));
+        println!(
+            "\nDashMap held {} keys after this mix (the others at most {CAPACITY}).\n",
+            subjects.entries(DASH)
+        );
+        result.mixes.push((mix, rows));
     }
+    println!("{FOOTNOTES}\n");
+    result
 }
 
 // ---------------------------------------------------------------------------
 // Latency
 // ---------------------------------------------------------------------------
 
+/// The cost of the timing itself: `Instant::now()` then `elapsed()` around nothing.
+fn timer_floor() -> Histogram<u64> {
+    let mut h = new_hist();
+    for _ in 0..200_000 {
+        let t = Instant::now();
+        let ns = black_box(t).elapsed().as_nanos() as u64;
+        h.saturating_record(ns);
+    }
+    h
+}
+
 fn latency(opts: &Opts, subjects: &Subjects, streams: &[Vec<u64>]) {
     println!(
-        "## Get latency under the 90/10 mix (ns; 1 get in {LATENCY_SAMPLE_EVERY} timed with Instant, \
+        "## Get latency under the 90/10 mix (ns; 1 get in {LATENCY_SAMPLE_EVERY} timed, \
          {} round(s) × {} ms merged)\n",
         opts.rounds,
         opts.duration.as_millis()
     );
-    println!("Timings include one `Instant::now()` call (~20 ns with the vDSO clock).\n");
-    println!("| threads | subject | samples | p50 | p99 | p99.9 | max |");
-    println!("|---:|---|---:|---:|---:|---:|---:|");
-    flush();
-    let mut p999_ratios = Vec::new();
+    let floor = timer_floor();
+    println!(
+        "Every thread runs the 90/10 mix (so gets run under a concurrent 10% insert load) and \
+         times one get in {LATENCY_SAMPLE_EVERY} with `Instant`; the timer itself costs p50 {} ns, \
+         p99 {} ns here (included in every sample). In parentheses: the subject's value / \
+         clockcache's.\n",
+        floor.value_at_quantile(0.5),
+        floor.value_at_quantile(0.99)
+    );
     for t in opts.latency_threads() {
-        let mut hists: Vec<Histogram<u64>> = (0..3).map(|_| new_hist()).collect();
+        let mut hists: Vec<Histogram<u64>> = (0..N).map(|_| new_hist()).collect();
         for round in 0..opts.rounds {
-            for j in 0..3 {
-                let which = (round + j) % 3;
-                let (_, _, h) = run_subject_slice::<true, true>(
-                    subjects,
-                    which,
+            for j in 0..N {
+                let which = (round + j) % N;
+                let (_, _, h) = with_subject!(subjects, which, |c| run_mix(
+                    c,
+                    Mix::NinetyTen,
+                    true,
                     streams,
                     t,
                     round,
-                    opts.duration,
-                );
+                    opts.duration
+                ));
                 hists[which].add(&h).expect("histogram add");
             }
         }
-        for (which, h) in hists.iter().enumerate() {
-            println!(
-                "| {t} | {} | {} | {} | {} | {} | {} |",
-                NAMES[which],
-                h.len(),
+        println!("### {t} thread(s)\n");
+        println!("| subject | samples | p50 | p99 | p99.9 | max |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        let q = |h: &Histogram<u64>| {
+            [
                 h.value_at_quantile(0.5),
                 h.value_at_quantile(0.99),
                 h.value_at_quantile(0.999),
-                h.max()
+                h.max(),
+            ]
+        };
+        let base = q(&hists[CLOCK]);
+        for (which, h) in hists.iter().enumerate() {
+            let v = q(h);
+            let cells: Vec<String> = (0..4)
+                .map(|i| {
+                    if which == CLOCK {
+                        format!("**{}**", v[i])
+                    } else {
+                        format!("{} ({:.2}×)", v[i], v[i] as f64 / base[i].max(1) as f64)
+                    }
+                })
+                .collect();
+            println!(
+                "| {} | {} | {} |",
+                HEADERS[which],
+                h.len(),
+                cells.join(" | ")
             );
         }
+        println!();
         flush();
-        p999_ratios.push((
-            t,
-            hists[CLOCK].value_at_quantile(0.999) as f64,
-            hists[QUICK].value_at_quantile(0.999) as f64,
-        ));
     }
-    println!();
-    println!("| threads | clockcache p99.9 / quick_cache p99.9 |");
-    println!("|---:|---:|");
-    for (t, cc, qc) in p999_ratios {
-        println!("| {t} | {} |", ratio(cc, qc));
-    }
-    println!();
+    println!("{FOOTNOTES}\n");
 }
 
 // ---------------------------------------------------------------------------
@@ -850,7 +1117,11 @@ struct MemResult {
     empty_bytes: isize,
 }
 
-fn measure_memory<C: Subject>(cap: usize, n: usize) -> MemResult {
+fn measure_memory<C: Subject<K, V>, K, V>(
+    cap: usize,
+    n: usize,
+    make: &dyn Fn(u64) -> (K, V),
+) -> MemResult {
     // Empty cache of capacity `cap`.
     let before = live_bytes();
     let c = C::with_capacity(cap);
@@ -858,11 +1129,13 @@ fn measure_memory<C: Subject>(cap: usize, n: usize) -> MemResult {
     let empty_bytes = live_bytes() - before;
     drop(c);
 
-    // Filled with `n` distinct keys.
+    // Filled with `n` distinct keys (their heap parts move into the cache and
+    // are counted).
     let before = live_bytes();
     let c = C::with_capacity(cap);
     for i in 0..n as u64 {
-        c.insert(scramble(i), i);
+        let (k, v) = make(i);
+        c.insert(k, v);
     }
     c.settle();
     let filled_len = c.entries();
@@ -873,6 +1146,16 @@ fn measure_memory<C: Subject>(cap: usize, n: usize) -> MemResult {
         filled_len,
         empty_bytes,
     }
+}
+
+/// Bytes per `(K, V)` pair in a plain `Vec` (inline size plus the pair's own
+/// heap blocks): the payload the caches' overhead is measured against.
+fn payload_bytes<K, V>(n: usize, make: &dyn Fn(u64) -> (K, V)) -> f64 {
+    let before = live_bytes();
+    let v: Vec<(K, V)> = (0..n as u64).map(make).collect();
+    let bytes = live_bytes() - before - BLOCK_OVERHEAD;
+    drop(v);
+    bytes as f64 / n as f64
 }
 
 fn human(bytes: isize) -> String {
@@ -886,28 +1169,34 @@ fn human(bytes: isize) -> String {
     }
 }
 
-fn memory(opts: &Opts) {
-    let cap = opts.mem_capacity;
+fn memory_table<K: Key, V: Val>(title: &str, cap: usize, make: &dyn Fn(u64) -> (K, V)) {
     // Untimed, unreported pass so that one-time global allocations (hasher seeds,
     // epoch collectors, thread-locals) are not charged to the first subject.
-    let _ = measure_memory::<Clock>(1000, 1000);
-    let _ = measure_memory::<Quick>(1000, 1000);
-    let _ = measure_memory::<Moka>(1000, 1000);
+    let _ = measure_memory::<Clock<K, V>, K, V>(1000, 1000, make);
+    let _ = measure_memory::<Quick<K, V>, K, V>(1000, 1000, make);
+    let _ = measure_memory::<Moka<K, V>, K, V>(1000, 1000, make);
+    let _ = measure_memory::<MiniMoka<K, V>, K, V>(1000, 1000, make);
+    let _ = measure_memory::<Dash<K, V>, K, V>(1000, 1000, make);
+    let _ = measure_memory::<Lru<K, V>, K, V>(1000, 1000, make);
 
-    println!("## Memory (`u64 -> u64`, capacity {cap})\n");
+    let payload = payload_bytes(cap, make);
+    println!("### {title}\n");
     println!(
-        "Live heap bytes from a counting global allocator: requested size + {BLOCK_OVERHEAD} B per \
-         live block. bytes/entry = (live after filling with {cap} distinct keys − live before \
-         creating the cache) / len(). Payload is 16 B per entry.\n"
+        "Payload: {payload:.1} B per entry (the key and value inline plus their own heap \
+         blocks); overhead = bytes/entry − payload.\n"
     );
-    println!("| subject | len after fill | bytes/entry (filled) | filled total | empty cache reserves | note |");
-    println!("|---|---:|---:|---:|---:|---|");
+    println!(
+        "| subject | len after fill | bytes/entry | overhead/entry | filled total | empty cache allocates |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
     flush();
-    let t0 = Instant::now();
     let results = [
-        measure_memory::<Clock>(cap, cap),
-        measure_memory::<Quick>(cap, cap),
-        measure_memory::<Moka>(cap, cap),
+        measure_memory::<Clock<K, V>, K, V>(cap, cap, make),
+        measure_memory::<Quick<K, V>, K, V>(cap, cap, make),
+        measure_memory::<Moka<K, V>, K, V>(cap, cap, make),
+        measure_memory::<MiniMoka<K, V>, K, V>(cap, cap, make),
+        measure_memory::<Dash<K, V>, K, V>(cap, cap, make),
+        measure_memory::<Lru<K, V>, K, V>(cap, cap, make),
     ];
     for (which, r) in results.iter().enumerate() {
         let per = if r.filled_len > 0 {
@@ -915,27 +1204,357 @@ fn memory(opts: &Opts) {
         } else {
             f64::NAN
         };
-        let note = if r.filled_len < cap {
-            format!(
-                "evicted during fill: divided by len {} (< {cap})",
-                r.filled_len
-            )
+        let len = if r.filled_len < cap {
+            format!("{} (evicted while filling)", r.filled_len)
         } else {
-            String::new()
+            r.filled_len.to_string()
         };
         println!(
-            "| {} | {} | {:.1} | {} | {} ({} B) | {} |",
-            NAMES[which],
-            r.filled_len,
+            "| {} | {} | {:.1} | {:.1} | {} | {} |",
+            HEADERS[which],
+            len,
             per,
+            per - payload,
             human(r.filled_bytes),
             human(r.empty_bytes),
-            r.empty_bytes,
-            note
         );
     }
     println!();
+    flush();
+}
+
+fn memory(opts: &Opts) {
+    let t0 = Instant::now();
+    let cap = opts.mem_capacity;
+    println!("## Memory (capacity {cap}, filled with {cap} distinct keys)\n");
+    println!(
+        "Live heap bytes from a counting global allocator: requested size + {BLOCK_OVERHEAD} B per \
+         live block. bytes/entry = (live after filling − live before creating the cache) / len(). \
+         \"empty cache allocates\": live bytes right after building an empty cache of capacity \
+         {cap} (allocated, not necessarily touched: clockcache's table is zeroed lazily by the OS).\n"
+    );
+    memory_table::<u64, u64>("`u64 -> u64`", cap, &|i| (scramble(i), i));
+    memory_table::<String, Vec<u8>>(
+        &format!("`String -> Vec<u8>` ({VALUE_BYTES}-byte values, 17-byte keys)"),
+        cap,
+        &|i| (format!("user:{i:012}"), vec![i as u8; VALUE_BYTES]),
+    );
+    println!("{FOOTNOTES}\n");
     eprintln!("memory section took {:.2} s", t0.elapsed().as_secs_f64());
+}
+
+// ---------------------------------------------------------------------------
+// Plots
+// ---------------------------------------------------------------------------
+
+mod plots {
+    use std::error::Error;
+    use std::path::Path;
+
+    use plotters::prelude::*;
+
+    use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+
+    type Res = Result<(), Box<dyn Error>>;
+
+    /// A linear `f64` axis whose ticks are exactly `keys` (plotters'
+    /// `with_key_points` lacks a default label formatter).
+    struct Ticks {
+        lo: f64,
+        hi: f64,
+        keys: Vec<f64>,
+    }
+
+    impl Ranged for Ticks {
+        type FormatOption = DefaultFormatting;
+        type ValueType = f64;
+        fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+            let r = (v - self.lo) / (self.hi - self.lo);
+            limit.0 + (r * f64::from(limit.1 - limit.0)).round() as i32
+        }
+        fn key_points<H: KeyPointHint>(&self, _hint: H) -> Vec<f64> {
+            self.keys.clone()
+        }
+        fn range(&self) -> std::ops::Range<f64> {
+            self.lo..self.hi
+        }
+    }
+
+    /// Series colours: clockcache first (red), then the peers.
+    pub const COLORS: [RGBColor; 6] = [
+        RGBColor(214, 39, 40),
+        RGBColor(31, 119, 180),
+        RGBColor(44, 160, 44),
+        RGBColor(255, 127, 14),
+        RGBColor(127, 127, 127),
+        RGBColor(148, 103, 189),
+    ];
+
+    /// The font comes from the `dejavu` crate, so no system fonts are needed.
+    fn fonts() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let _ = plotters::style::register_font(
+                "sans-serif",
+                FontStyle::Normal,
+                dejavu::sans::regular(),
+            );
+            let _ =
+                plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
+        });
+    }
+
+    /// Throughput against threads, one line per subject.
+    pub fn throughput(
+        path: &Path,
+        title: &str,
+        threads: &[usize],
+        names: &[&str],
+        mops: &[Vec<f64>],
+    ) -> Res {
+        fonts();
+        let root = BitMapBackend::new(path, (1200, 700)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let root = root.titled(title, ("sans-serif", 24))?;
+        let (plot, legend) = root.split_horizontally(930);
+        let n = threads.len();
+        let ymax = mops
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max)
+            * 1.08;
+        let keys: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(80)
+            .build_cartesian_2d(
+                Ticks {
+                    lo: -0.35,
+                    hi: n as f64 - 0.65,
+                    keys,
+                },
+                0f64..ymax.max(1.0),
+            )?;
+        chart
+            .configure_mesh()
+            .x_desc("threads")
+            .y_desc("Mops/s (median of rounds)")
+            .x_label_formatter(&|x| {
+                threads
+                    .get(x.round().max(0.0) as usize)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            })
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .light_line_style(WHITE)
+            .label_style(("sans-serif", 18))
+            .axis_desc_style(("sans-serif", 20))
+            .draw()?;
+        let style = ("sans-serif", 19).into_font().color(&BLACK);
+        for (j, name) in names.iter().enumerate() {
+            let color = COLORS[j % COLORS.len()];
+            let pts: Vec<(f64, f64)> = mops[j]
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| (i as f64, v))
+                .collect();
+            let width = if j == 0 { 4 } else { 2 };
+            chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(width)))?;
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 5, color.filled())))?;
+            let y = 60 + 34 * j as i32;
+            legend.draw(&PathElement::new(
+                vec![(10, y), (46, y)],
+                color.stroke_width(width),
+            ))?;
+            legend.draw(&Circle::new((28, y), 5, color.filled()))?;
+            legend.draw(&Text::new(name.to_string(), (56, y - 11), style.clone()))?;
+        }
+        root.present()?;
+        Ok(())
+    }
+
+    /// One panel per capacity fraction; per trace, a bar per subject and
+    /// OPT and LRU as vertical marks.
+    pub struct HitPanel {
+        pub title: String,
+        /// Per trace: (name, OPT, LRU, one value per subject).
+        pub rows: Vec<(String, f64, f64, Vec<f64>)>,
+    }
+
+    pub fn hit_ratio(path: &Path, title: &str, subjects: &[String], panels: &[HitPanel]) -> Res {
+        fonts();
+        let traces = panels.first().map_or(0, |p| p.rows.len());
+        let height = 170 + 46 * traces as u32;
+        let label_w = 230u32;
+        let panel_w = 520u32;
+        let width = label_w + panel_w * panels.len() as u32 + 20;
+        let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let root = root.titled(title, ("sans-serif", 26))?;
+        let (body, legend) = root.split_vertically(root.dim_in_pixel().1 - 50);
+        let mut rest = body;
+        let n = traces as f64;
+        let k = subjects.len().max(1) as f64;
+        for (p, panel) in panels.iter().enumerate() {
+            let w = if p == 0 { label_w + panel_w } else { panel_w };
+            let (area, r) = rest.split_horizontally(w);
+            rest = r;
+            let names: Vec<String> = panel.rows.iter().map(|r| r.0.clone()).collect();
+            let centres: Vec<f64> = (0..traces).map(|i| i as f64).collect();
+            let mut chart = ChartBuilder::on(&area)
+                .caption(&panel.title, ("sans-serif", 22))
+                .margin(8)
+                .x_label_area_size(45)
+                .y_label_area_size(if p == 0 { label_w } else { 8 })
+                .build_cartesian_2d(
+                    0f64..100f64,
+                    Ticks {
+                        lo: -0.5,
+                        hi: n - 0.5,
+                        keys: centres,
+                    },
+                )?;
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .x_desc("hit ratio, % of requests")
+                .x_labels(6)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .light_line_style(WHITE)
+                .y_label_formatter(&|y| {
+                    let i = y.round();
+                    if p == 0 && i >= 0.0 && (i as usize) < names.len() {
+                        // Top to bottom in table order.
+                        names[names.len() - 1 - i as usize].clone()
+                    } else {
+                        String::new()
+                    }
+                })
+                .label_style(("sans-serif", 16))
+                .axis_desc_style(("sans-serif", 17))
+                .draw()?;
+            let h = 0.84 / k;
+            for (j, _) in subjects.iter().enumerate() {
+                let color = COLORS[j % COLORS.len()];
+                chart.draw_series(panel.rows.iter().enumerate().map(|(i, r)| {
+                    let yc = n - 1.0 - i as f64;
+                    let top = yc + 0.42 - j as f64 * h;
+                    Rectangle::new([(0.0, top - h * 0.92), (r.3[j], top)], color.filled())
+                }))?;
+            }
+            for (which, color, width) in [(0, BLACK, 3), (1, RGBColor(90, 90, 90), 2)] {
+                chart.draw_series(panel.rows.iter().enumerate().map(|(i, r)| {
+                    let yc = n - 1.0 - i as f64;
+                    let x = if which == 0 { r.1 } else { r.2 };
+                    PathElement::new(
+                        vec![(x, yc - 0.47), (x, yc + 0.47)],
+                        color.stroke_width(width),
+                    )
+                }))?;
+            }
+        }
+        // Legend strip.
+        let style = ("sans-serif", 18).into_font().color(&BLACK);
+        let mut x = 20i32;
+        let y = 18i32;
+        for (j, s) in subjects.iter().enumerate() {
+            let c = COLORS[j % COLORS.len()];
+            legend.draw(&Rectangle::new([(x, y - 8), (x + 22, y + 8)], c.filled()))?;
+            legend.draw(&Text::new(s.clone(), (x + 28, y - 10), style.clone()))?;
+            x += 60 + 11 * s.len() as i32;
+        }
+        for (label, color, width) in [
+            ("OPT (Belady, the limit)", BLACK, 3),
+            ("exact LRU", RGBColor(90, 90, 90), 2),
+        ] {
+            legend.draw(&PathElement::new(
+                vec![(x + 10, y - 11), (x + 10, y + 11)],
+                color.stroke_width(width),
+            ))?;
+            legend.draw(&Text::new(label, (x + 20, y - 10), style.clone()))?;
+            x += 50 + 11 * label.len() as i32;
+        }
+        root.present()?;
+        Ok(())
+    }
+}
+
+fn write_plots(
+    dir: &Path,
+    tp: Option<&ThroughputResult>,
+    hr: Option<&hit_ratio::Report>,
+    opts: &Opts,
+) {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("cannot create {}: {e}", dir.display());
+        return;
+    }
+    let mode = if opts.mode == Mode::Full {
+        String::new()
+    } else {
+        " [quick run]".to_string()
+    };
+    match tp.and_then(|t| {
+        t.mixes
+            .iter()
+            .find(|(m, _)| *m == Mix::NinetyTen)
+            .map(|m| (t, m))
+    }) {
+        Some((t, (_, rows))) => {
+            let path = dir.join("throughput-90-10.png");
+            let series: Vec<Vec<f64>> = (0..N)
+                .map(|w| rows.iter().map(|r| r[w]).collect())
+                .collect();
+            let names: Vec<&str> = NAMES
+                .iter()
+                .map(|&n| {
+                    if n == "DashMap" {
+                        "DashMap (unbounded)"
+                    } else {
+                        n
+                    }
+                })
+                .collect();
+            let title = format!(
+                "90% get / 10% insert, Zipf 0.99, 1M keys, capacity 100k ({} cores){mode}",
+                cores()
+            );
+            match plots::throughput(&path, &title, &t.threads, &names, &series) {
+                Ok(()) => println!("Plot: `{}`\n", path.display()),
+                Err(e) => eprintln!("plot {} failed: {e}", path.display()),
+            }
+        }
+        None => eprintln!("no throughput-90-10 plot: the 90/10 mix was not run"),
+    }
+    match hr.filter(|r| !r.traces.is_empty()) {
+        Some(r) => {
+            let mut fractions: Vec<f64> = r.traces.iter().map(|t| t.fraction).collect();
+            fractions.sort_by(f64::total_cmp);
+            fractions.dedup();
+            let panels: Vec<plots::HitPanel> = fractions
+                .iter()
+                .map(|&f| plots::HitPanel {
+                    title: format!("capacity {}% of distinct keys", (f * 100.0).round()),
+                    rows: r
+                        .traces
+                        .iter()
+                        .filter(|t| t.fraction == f)
+                        .map(|t| (t.trace.clone(), t.opt, t.lru, t.subjects.clone()))
+                        .collect(),
+                })
+                .collect();
+            let path = dir.join("hit-ratio.png");
+            let title = format!("Hit ratio per trace, single-threaded replay{mode}");
+            match plots::hit_ratio(&path, &title, &r.subjects, &panels) {
+                Ok(()) => println!("Plot: `{}`\n", path.display()),
+                Err(e) => eprintln!("plot {} failed: {e}", path.display()),
+            }
+        }
+        None => eprintln!("no hit-ratio plot: no trace was replayed"),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -956,11 +1575,73 @@ fn cpu_model() -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
+/// The 1, 5 and 15 minute load averages.
+fn load_average() -> Option<String> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let v: Vec<&str> = s.split_whitespace().take(3).collect();
+    (v.len() == 3).then(|| v.join(" "))
+}
+
+/// Version of a package in the workspace's Cargo.lock (the first whose
+/// version starts with `major`, since some crates appear twice).
+fn locked_version(name: &str, major: &str) -> String {
+    const LOCK: &str = include_str!("../Cargo.lock");
+    let needle = format!("name = \"{name}\"\nversion = \"");
+    LOCK.match_indices(&needle)
+        .filter_map(|(i, _)| {
+            let rest = &LOCK[i + needle.len()..];
+            rest.split('"').next()
+        })
+        .find(|v| v.starts_with(major))
+        .unwrap_or("?")
+        .to_string()
+}
+
+/// `YYYY-MM-DD HH:MM UTC` from the system clock.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
 fn main() {
     let opts = parse_opts();
     let t_start = Instant::now();
 
-    println!("# clockcache vs quick_cache 0.7 vs moka 0.12\n");
+    println!("# clockcache comparison\n");
+    println!("- date: {}", utc_now());
+    match load_average() {
+        Some(l) => println!(
+            "- load average at start (/proc/loadavg, 1/5/15 min): {l} on {} core(s){}",
+            cores(),
+            if l.split(' ')
+                .next()
+                .and_then(|x| x.parse::<f64>().ok())
+                .is_some_and(|x| x > 0.75 * cores() as f64)
+            {
+                " — other work is competing for the cores: timings are noisy"
+            } else {
+                ""
+            }
+        ),
+        None => println!("- load average at start: unknown (no /proc/loadavg)"),
+    }
     println!("- cores (available_parallelism): {}", cores());
     println!(
         "- arch / os: {} / {}",
@@ -989,10 +1670,23 @@ fn main() {
         opts.rounds,
         opts.stream_len
     );
-    println!("- subjects: clockcache::Cache, quick_cache::sync::Cache, moka::sync::Cache; all with ahash::RandomState");
+    println!(
+        "- subjects: clockcache {}, quick_cache {}, moka {} (sync), mini-moka {} (sync), \
+         DashMap {} (unbounded), `parking_lot::Mutex<lru::LruCache>` (parking_lot {}, lru {}); \
+         all with ahash {}",
+        env!("CARGO_PKG_VERSION"),
+        locked_version("quick_cache", "0.7"),
+        locked_version("moka", "0.12"),
+        locked_version("mini-moka", "0.10"),
+        locked_version("dashmap", "6"),
+        locked_version("parking_lot", "0.12"),
+        locked_version("lru", ""),
+        locked_version("ahash", "0.8"),
+    );
     println!("- a counting global allocator (per-thread striped relaxed counters) is active for all sections\n");
     flush();
 
+    let mut tp_result = None;
     let need_caches = opts.runs(Section::Throughput) || opts.runs(Section::Latency);
     if need_caches {
         let mut n_streams = 2;
@@ -1005,7 +1699,7 @@ fn main() {
         let streams = make_streams(n_streams, opts.stream_len);
         let subjects = Subjects::new_warm(&streams);
         if opts.runs(Section::Throughput) {
-            throughput(&opts, &subjects, &streams);
+            tp_result = Some(throughput(&opts, &subjects, &streams));
         }
         if opts.runs(Section::Latency) {
             latency(&opts, &subjects, &streams);
@@ -1014,5 +1708,27 @@ fn main() {
     if opts.runs(Section::Memory) {
         memory(&opts);
     }
+    let mut hr_result = None;
+    if opts.runs(Section::HitRatio) {
+        let mut cfg = hit_ratio::Config::full(hit_ratio::traces_dir());
+        cfg.trace_filter = opts.trace_filter.clone();
+        match opts.mode {
+            Mode::Full => {}
+            Mode::Quick => cfg.skip_largest = 2,
+            Mode::Smoke => {
+                cfg.max_requests = Some(20_000);
+                cfg.synthetic_len = 50_000;
+            }
+        }
+        hr_result = Some(hit_ratio::run(&cfg));
+    }
+    if let Some(dir) = &opts.plots {
+        write_plots(dir, tp_result.as_ref(), hr_result.as_ref(), &opts);
+    }
+    println!(
+        "Finished in {:.0} s; load average at the end (1/5/15 min): {}.",
+        t_start.elapsed().as_secs_f64(),
+        load_average().unwrap_or_else(|| "unknown".into())
+    );
     eprintln!("total {:.1} s", t_start.elapsed().as_secs_f64());
 }
