@@ -21,12 +21,15 @@
 //! build time for `5/4 × max_capacity` slots (it never resizes, so it needs
 //! no lock and no rehash pause). A bucket line holds 6 slot pointers to
 //! immutable entry nodes, a control word (a 1-byte hash tag per slot plus
-//! "may have a TTL" and "displaced" bits), the slots' CLOCK counters and an
-//! overflow count. A key lives in its home bucket or, if that is full, in the
-//! next bucket with room (linear probing over buckets); the overflow count of
-//! each bucket passed tells lookups to keep going, so deletions need no
-//! tombstones. Because placement is global, no bucket or shard can fill
-//! before the whole cache does: capacity is a global count.
+//! "may have a TTL" and "displaced" bits), the slots' CLOCK bytes and an
+//! overflow count. Each key has two candidate buckets (two reductions of its
+//! hash) and lives in one of them, so a lookup reads one cache line, or two
+//! (the second is prefetched). Only while the cache is not yet full can an
+//! entry whose candidates are both full go further, to the next bucket with
+//! room; the overflow count of each bucket passed tells lookups to keep
+//! going, so deletions need no tombstones. Because placement is global, no
+//! bucket or shard can fill before the whole cache does: capacity is a
+//! global count.
 //!
 //! **Entry life cycle.** `EMPTY →` claimed (an inserter CASes the slot's
 //! control byte from `EMPTY` to the key's tag) `→` pending (the inserter
@@ -47,12 +50,17 @@
 //! slot's CLOCK counter with one relaxed store if it is not saturated. No
 //! lock, no shared write for hot entries.
 //!
-//! **Eviction** (`clock.rs`, `shard.rs`). The bucket array is split into
-//! shards, each with a hand. An insert into a full cache first evicts one
-//! entry with the hand of its home bucket's shard: expired entries go first,
-//! then entries whose counter is 0; other counters are decremented. After 8
-//! buckets without a victim the hand takes the least-counted entry it saw,
-//! so an insert's work is bounded.
+//! **Eviction** (`clock.rs`, `shard.rs`, `occupancy.rs`). The bucket array
+//! is split into shards, each with a hand that walks its slots. An insert
+//! that takes the cache over capacity evicts one entry, after its commit,
+//! with the hand of its first bucket's shard: expired entries go first, an
+//! entry is looked at only once a lap (1/16-lap stamps in its CLOCK byte
+//! restore CLOCK's first-in-first-out order although slots are placed by
+//! hash), a zero count is evicted, other counts are decremented. After 8
+//! buckets without a victim the hand takes the entry closest to its turn, so
+//! an insert's work is bounded. When both candidate buckets of a new key are
+//! full and so is the cache, the insert evicts between those two buckets
+//! instead, so entries never drift away from their candidates under churn.
 //!
 //! **Expiry** (`expiry.rs`). Deadlines are nanoseconds since the cache was
 //! built, computed on insert with a precise `quanta` read and checked on
