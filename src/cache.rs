@@ -48,7 +48,7 @@ pub struct Cache<K, V, S = ahash::RandomState> {
 pub(crate) struct Inner<K, V, S> {
     pub(crate) table: Table<K, V>,
     shards: Shards,
-    /// Committed entries and owed evictions.
+    /// Committed entries, the count capacity decisions are made on.
     occupancy: CachePadded<Occupancy>,
     capacity: usize,
     hasher: S,
@@ -87,6 +87,10 @@ impl<K, V, S> Drop for Inner<K, V, S> {
         }
     }
 }
+
+/// Most evictions one insert makes to bring an over-full cache back within
+/// capacity (see `Inner::repay_excess`).
+const REPAY_PER_INSERT: usize = 4;
 
 /// Buckets the write-side sweep inspects per insert once TTLs are in use.
 const SWEEP_PER_INSERT: usize = 1;
@@ -583,9 +587,7 @@ where
             }
             self.stats.incr(Stat::Insert);
             self.account_insert(credits, shard, slot, guard);
-            while self.occupancy.take_debt() {
-                self.evict_or_owe(shard, Some(slot), guard);
-            }
+            self.repay_excess(shard, slot, guard);
             if ttl && !self.has_ttl.load(Ordering::Relaxed) {
                 self.has_ttl.store(true, Ordering::Relaxed);
             }
@@ -612,18 +614,30 @@ where
         } else if !(self.occupancy.is_full() && self.evict_one(shard, Some(slot), guard))
             && self.occupancy.add()
         {
-            self.evict_or_owe(shard, Some(slot), guard);
+            self.evict_for(shard, Some(slot), guard);
         }
     }
 
-    /// Evicts one entry for an insert that went over capacity; if there is
-    /// nothing to evict right now (all other entries pending), records the
-    /// eviction as owed. Debt is paid by later inserts.
-    fn evict_or_owe(&self, shard: usize, spare: Option<Slot>, guard: &Guard) {
+    /// Evicts one entry for an insert that went over capacity. If there is
+    /// nothing to evict right now (every other entry pending in another
+    /// thread), the cache stays over capacity until `repay_excess` of a later
+    /// insert brings it back.
+    fn evict_for(&self, shard: usize, spare: Option<Slot>, guard: &Guard) {
         if self.evict_one(shard, spare, guard) {
             self.occupancy.sub(1);
-        } else {
-            self.occupancy.owe();
+        }
+    }
+
+    /// Brings the cache back within capacity if earlier inserts left it over
+    /// (their eviction found no victim). Bounded: it gives up as soon as an
+    /// eviction fails, so it never spins on an excess that only exists while
+    /// a concurrent unlink has not yet been counted.
+    fn repay_excess(&self, shard: usize, spare: Slot, guard: &Guard) {
+        for _ in 0..REPAY_PER_INSERT {
+            if !self.occupancy.is_over() || !self.evict_one(shard, Some(spare), guard) {
+                return;
+            }
+            self.occupancy.sub(1);
         }
     }
 

@@ -1,6 +1,6 @@
 //! How many entries a cache holds, and how many evictions it still owes.
 
-use crate::sync::{AtomicIsize, AtomicUsize, Ordering};
+use crate::sync::{AtomicIsize, Ordering};
 
 /// The entry count that capacity decisions are made on.
 ///
@@ -12,12 +12,11 @@ use crate::sync::{AtomicIsize, AtomicUsize, Ordering};
 /// they can never make the cache look full.
 ///
 /// An insert that pushes `len` past capacity must evict one entry. If it
-/// finds no victim (every other entry is pending in another thread), it
-/// records a debt, and later inserts pay it off, so that at rest the cache
-/// returns within capacity.
+/// finds no victim (every other entry is pending in another thread), the
+/// excess stays visible in `len` and later inserts evict it (see
+/// `is_over`), so that at rest the cache returns within capacity.
 pub(crate) struct Occupancy {
     len: AtomicIsize,
-    debt: AtomicUsize,
     capacity: isize,
 }
 
@@ -25,7 +24,6 @@ impl Occupancy {
     pub(crate) fn new(capacity: usize) -> Self {
         Occupancy {
             len: AtomicIsize::new(0),
-            debt: AtomicUsize::new(0),
             capacity: isize::try_from(capacity).unwrap_or(isize::MAX),
         }
     }
@@ -44,7 +42,7 @@ impl Occupancy {
     }
 
     /// Counts a committed entry; returns whether the cache went over capacity
-    /// (the caller must then evict one entry, or call [`Occupancy::owe`]).
+    /// (the caller must then evict one entry).
     pub(crate) fn add(&self) -> bool {
         self.len.fetch_add(1, Ordering::Release) >= self.capacity
     }
@@ -57,18 +55,10 @@ impl Occupancy {
         }
     }
 
-    /// Records an eviction that could not be made.
-    pub(crate) fn owe(&self) {
-        self.debt.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Takes one unit of debt, if any, for the caller to pay with an eviction.
-    pub(crate) fn take_debt(&self) -> bool {
-        self.debt.load(Ordering::Relaxed) > 0
-            && self
-                .debt
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1))
-                .is_ok()
+    /// Whether more entries are committed than the capacity allows (an
+    /// insert's eviction found no victim; later inserts repay it).
+    pub(crate) fn is_over(&self) -> bool {
+        self.len.load(Ordering::Relaxed) > self.capacity
     }
 }
 
@@ -93,14 +83,14 @@ mod tests {
     }
 
     #[test]
-    fn debt_is_taken_once() {
+    fn over_only_past_capacity() {
         let o = Occupancy::new(1);
-        assert!(!o.take_debt());
-        o.owe();
-        o.owe();
-        assert!(o.take_debt());
-        assert!(o.take_debt());
-        assert!(!o.take_debt());
+        assert!(!o.add());
+        assert!(!o.is_over());
+        assert!(o.add());
+        assert!(o.is_over());
+        o.sub(1);
+        assert!(!o.is_over());
     }
 
     #[test]
