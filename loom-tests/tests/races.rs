@@ -506,9 +506,11 @@ fn get_or_insert_with_race() {
     check("get_or_insert_with_race", Some(1), || {
         let c = cache::<Val>(4);
         let (a, b) = (Tracker::new(1), Tracker::new(2));
-        let ta = a.clone();
+        // Both values exist up front: an `init` that is not called drops its
+        // value with the closure, so each is dropped exactly once either way.
+        let va = a.val();
         let c2 = c.clone();
-        let t = thread::spawn(move || c2.get_or_insert_with(1, move || ta.val()).read());
+        let t = thread::spawn(move || c2.get_or_insert_with(1, move || va).read());
         let vb = b.val();
         let mine = c.get_or_insert_with(1, move || vb).read();
         let theirs = t.join().unwrap();
