@@ -35,7 +35,7 @@ fn owns_upkeep() -> bool {
         if cfg!(miri) {
             return false;
         }
-        match quanta::Upkeep::new(UPKEEP_INTERVAL).start() {
+        match quanta::Upkeep::new_with_clock(UPKEEP_INTERVAL, system_clock().clone()).start() {
             Ok(handle) => {
                 // The handle stops the thread when dropped; the coarse time
                 // must keep moving for the whole process, so it is never dropped.
@@ -45,6 +45,14 @@ fn owns_upkeep() -> bool {
             Err(_) => false,
         }
     })
+}
+
+/// The one system clock of the process: every cache built without an
+/// explicit clock, and the upkeep thread, read clones of it, so coarse and
+/// precise readings share one calibration and one time base.
+fn system_clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
 }
 
 /// A manual time source for loom models (loom cannot see quanta's atomics).
@@ -89,7 +97,7 @@ impl TimeSource {
     /// The default source: the system clock, read coarsely when clockcache
     /// owns the process's upkeep thread, precisely otherwise.
     pub(crate) fn system() -> Self {
-        let clock = quanta::Clock::new();
+        let clock = system_clock().clone();
         let coarse = owns_upkeep();
         let start = clock.now();
         let kind = if coarse {
@@ -140,10 +148,9 @@ impl TimeSource {
 
     /// Whether `deadline` has passed.
     ///
-    /// The coarse reading is never ahead of the true time, so `recent >=
-    /// deadline` proves expiry. Far from the deadline (more than
-    /// `COARSE_SLACK_NS`) the entry is live unless the upkeep thread stalled
-    /// for longer than that; close to it the precise clock decides.
+    /// Far from the deadline (more than `COARSE_SLACK_NS` ahead of the coarse
+    /// reading) the entry is live unless the upkeep thread stalled for longer
+    /// than that; close to it, or past it, the precise clock decides.
     #[inline]
     pub(crate) fn is_expired(&self, deadline: u64) -> bool {
         if deadline == NEVER {
@@ -153,7 +160,9 @@ impl TimeSource {
             Kind::Coarse(c) => {
                 let recent = self.since_start(c.recent());
                 if recent >= deadline {
-                    true
+                    // Rare (the entry is due): confirm with a precise read,
+                    // so a coarse reading can never expire an entry early.
+                    self.now() >= deadline
                 } else if deadline - recent > COARSE_SLACK_NS {
                     false
                 } else {
