@@ -3,7 +3,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::Duration;
 
 use crossbeam_utils::{Backoff, CachePadded};
@@ -86,6 +86,20 @@ impl<K, V, S> Drop for Inner<K, V, S> {
             self.table.free_all();
         }
     }
+}
+
+/// Hashes `key` through its `Hash` implementation.
+///
+/// Deliberately not `BuildHasher::hash_one`: a hasher may specialise
+/// `hash_one` for some types (ahash does so on nightly compilers), and then a
+/// key and the `Borrow`ed form it is looked up by (`TrackedKey` and `u64`,
+/// `String` and `str`, ...) would hash differently although their `Hash`
+/// implementations write the same bytes.
+#[inline]
+fn hash_of<Q: Hash + ?Sized, S: BuildHasher>(hasher: &S, key: &Q) -> u64 {
+    let mut h = hasher.build_hasher();
+    key.hash(&mut h);
+    h.finish()
 }
 
 /// Most evictions one insert makes to bring an over-full cache back within
@@ -182,7 +196,7 @@ where
             inner.stats.incr(Stat::Miss);
             return None;
         }
-        let hash = inner.hasher.hash_one(key);
+        let hash = hash_of(&inner.hasher, key);
         let guard = inner.reclaim.pin();
         if let Some((slot, p)) = inner.table.find(hash, key, &guard) {
             // SAFETY: `find` returns a non-null node loaded under `guard`.
@@ -210,7 +224,7 @@ where
             return false;
         }
         let guard = inner.reclaim.pin();
-        match inner.table.find(inner.hasher.hash_one(key), key, &guard) {
+        match inner.table.find(hash_of(&inner.hasher, key), key, &guard) {
             // SAFETY: `find` returns a non-null node loaded under `guard`.
             Some((_, p)) => !inner.time.is_expired(unsafe { p.deref() }.deadline),
             None => false,
@@ -443,7 +457,7 @@ where
     fn home_of(&self, p: Shared<'_, Entry<K, V>>) -> Home {
         // SAFETY: every caller holds the guard `p` was loaded under.
         self.table
-            .home(self.hasher.hash_one(&unsafe { p.deref() }.key))
+            .home(hash_of(&self.hasher, &unsafe { p.deref() }.key))
     }
 
     /// Hands an unlinked node to the epoch collector.
@@ -496,7 +510,7 @@ where
         if self.capacity == 0 {
             return None;
         }
-        let hash = self.hasher.hash_one(key);
+        let hash = hash_of(&self.hasher, key);
         let guard = self.reclaim.pin();
         loop {
             let (slot, p) = self.table.find(hash, key, &guard)?;
@@ -725,7 +739,7 @@ where
         if self.capacity == 0 {
             return;
         }
-        let hash = self.hasher.hash_one(&key);
+        let hash = hash_of(&self.hasher, &key);
         let guard = self.reclaim.pin();
         let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
         // SAFETY: `node` is ours until linked; linked nodes are freed only
@@ -754,7 +768,7 @@ where
     where
         V: Clone,
     {
-        let hash = self.hasher.hash_one(&key);
+        let hash = hash_of(&self.hasher, &key);
         let guard = self.reclaim.pin();
         let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
         // SAFETY: as in `put`.
@@ -813,7 +827,7 @@ where
         if self.capacity == 0 {
             return op(None);
         }
-        let hash = self.hasher.hash_one(&key);
+        let hash = hash_of(&self.hasher, &key);
         let guard = self.reclaim.pin();
         let backoff = Backoff::new();
         loop {

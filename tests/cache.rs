@@ -487,3 +487,42 @@ fn huge_capacity_is_clamped() {
     c.insert(1, 1);
     assert_eq!(c.get(&1), Some(1));
 }
+
+/// A key type looked up through `Borrow<u64>`.
+#[derive(Debug)]
+struct Wrapped {
+    id: u64,
+    _note: &'static str,
+}
+impl PartialEq for Wrapped {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+impl Eq for Wrapped {}
+impl std::hash::Hash for Wrapped {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+impl std::borrow::Borrow<u64> for Wrapped {
+    fn borrow(&self) -> &u64 {
+        &self.id
+    }
+}
+
+// Lookups through a `Borrow`ed type find the entry (regression: ahash
+// specialises `hash_one` for primitives on nightly, so hashing must go
+// through the `Hash` impl for key and borrowed form alike).
+#[test]
+fn lookups_through_borrow_match_the_key_hash() {
+    let c: Cache<Wrapped, u64> = Cache::new(100);
+    for id in 0..50 {
+        c.insert(Wrapped { id, _note: "k" }, id * 2);
+    }
+    for id in 0..50u64 {
+        assert_eq!(c.get(&id), Some(id * 2), "key {id}");
+        assert!(c.contains_key(&id));
+    }
+    assert_eq!(c.remove(&7u64), Some(14));
+}
