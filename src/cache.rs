@@ -96,6 +96,7 @@ impl<K, V, S> Drop for Inner<K, V, S> {
 /// `String` and `str`, ...) would hash differently although their `Hash`
 /// implementations write the same bytes.
 #[inline]
+#[allow(clippy::manual_hash_one)] // on purpose: see above
 fn hash_of<Q: Hash + ?Sized, S: BuildHasher>(hasher: &S, key: &Q) -> u64 {
     let mut h = hasher.build_hasher();
     key.hash(&mut h);
