@@ -5,9 +5,9 @@
 # (without failing) when they cannot be had; a part that runs and fails makes
 # the script exit non-zero after the other parts have run.
 #
-# Knobs: SANITIZERS="asan tsan miri" (which parts), MIRI_CACHE_TESTS=1 (also
-# run tests/cache.rs under Miri; default 1), MIRI_TIMEOUT (seconds, default
-# 900) for the Miri integration test run.
+# Knobs: SANITIZERS="asan tsan miri" (which parts); MIRI_LIB_SKIP and
+# MIRI_CACHE_TESTS (test names, see the Miri part); MIRI_TIMEOUT (seconds,
+# default 900) for the Miri run of tests/cache.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Flags or a target dir meant for another build (e.g. the loom cfgs) must not leak in.
@@ -63,10 +63,19 @@ start=$SECONDS
 if [[ " $PARTS " == *" asan "* ]]; then
   banner "ASan"
   rustup +nightly target add "$TARGET" >/dev/null 2>&1 || true
-  timed "ASan (stress, drops, cache)" env RUSTFLAGS="-Zsanitizer=address" \
-    ASAN_OPTIONS="${ASAN_OPTIONS:-detect_odr_violation=0}" \
-    cargo +nightly test --target "$TARGET" --target-dir target/asan --release \
-    --test stress --test drops --test cache
+  asan() {
+    # asan ASAN_OPTIONS CARGO-TEST-ARGS...
+    local opts=$1
+    shift
+    env ASAN_OPTIONS="$opts" RUSTFLAGS="-Zsanitizer=address" cargo +nightly test \
+      --target "$TARGET" --target-dir target/asan --release --no-fail-fast "$@"
+  }
+  asan_opts="${ASAN_OPTIONS:-detect_odr_violation=0}"
+  timed "ASan + LeakSanitizer (stress, cache)" asan "$asan_opts" --test stress --test cache
+  # tests/drops.rs leaks its counters on purpose (Box::leak, so that a late
+  # drop never touches freed memory) and checks drop balance itself, so
+  # LeakSanitizer is off for it; ASan still checks every access.
+  timed "ASan (drops)" asan "$asan_opts:detect_leaks=0" --test drops
 fi
 
 # --- ThreadSanitizer: data races (std rebuilt with TSan) ---
@@ -84,26 +93,26 @@ if [[ " $PARTS " == *" tsan "* ]]; then
 fi
 
 # --- Miri, Tree Borrows (Stacked Borrows flags crossbeam-epoch itself, crossbeam#545) ---
+# quanta's Clock::new() runs `cpuid` (inline assembly), which Miri cannot
+# execute, so tests that build a cache on the system clock (Cache::new, or a
+# builder without .clock(..)) abort Miri. Until they carry
+# #[cfg_attr(miri, ignore)], only the tests below run: the library's unit
+# tests minus the real-clock one, loom-tests/tests/miri_smoke.rs, and the
+# mock-clock tests of tests/cache.rs.
+MIRI_LIB_SKIP="${MIRI_LIB_SKIP:-expiry::tests::system_clock_expires_in_real_time}"
+MIRI_CACHE_TESTS="${MIRI_CACHE_TESTS:-ttl_expiry_with_mock_clock ttl_overwrite_zero_and_huge purge_expired_counts writes_sweep_expired_entries expired_entries_are_first_victims counters stats_count_events}"
 if [[ " $PARTS " == *" miri "* ]]; then
   banner "Miri"
   if component miri && component rust-src && cargo +nightly miri setup >/dev/null 2>&1; then
     export MIRIFLAGS="${MIRIFLAGS:--Zmiri-tree-borrows -Zmiri-ignore-leaks}"
-    timed "Miri (--lib)" cargo +nightly miri test --lib
-    if [ "${MIRI_CACHE_TESTS:-1}" = 1 ]; then
-      t=${MIRI_TIMEOUT:-900}
-      t0=$SECONDS
-      set +e
-      timeout "$t" cargo +nightly miri test --test cache
-      rc=$?
-      set -e
-      if [ $rc -eq 124 ]; then
-        skipped "Miri --test cache: did not finish within ${t}s (raise MIRI_TIMEOUT)"
-      elif [ $rc -ne 0 ]; then
-        echo "Miri (--test cache): FAILED after $((SECONDS - t0)) s"
-        failed+=("Miri (--test cache)")
-      else
-        echo "Miri (--test cache): passed in $((SECONDS - t0)) s"
-      fi
+    skip_args=()
+    for t in $MIRI_LIB_SKIP; do skip_args+=(--skip "$t"); done
+    timed "Miri (--lib)" cargo +nightly miri test --lib -- "${skip_args[@]}"
+    timed "Miri (loom-tests miri_smoke)" cargo +nightly miri test -p loom-tests --test miri_smoke
+    if [ -n "$MIRI_CACHE_TESTS" ]; then
+      # shellcheck disable=SC2086 # a list of test names
+      timed "Miri (--test cache, mock-clock tests)" \
+        timeout "${MIRI_TIMEOUT:-900}" cargo +nightly miri test --test cache -- --exact $MIRI_CACHE_TESTS
     fi
   else
     skipped "Miri: the nightly miri/rust-src components are missing or 'cargo miri setup' failed"
