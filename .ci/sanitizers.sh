@@ -7,7 +7,7 @@
 #
 # Knobs: SANITIZERS="asan tsan miri" (which parts); MIRI_LIB_SKIP and
 # MIRI_CACHE_TESTS (test names, see the Miri part); MIRI_TIMEOUT (seconds,
-# default 900) for the Miri run of tests/cache.rs.
+# default 600) for the Miri run of tests/cache.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Flags or a target dir meant for another build (e.g. the loom cfgs) must not leak in.
@@ -98,9 +98,10 @@ fi
 # builder without .clock(..)) abort Miri. Until they carry
 # #[cfg_attr(miri, ignore)], only the tests below run: the library's unit
 # tests minus the real-clock one, loom-tests/tests/miri_smoke.rs, and the
-# mock-clock tests of tests/cache.rs.
+# mock-clock tests of tests/cache.rs (minus writes_sweep_expired_entries,
+# which does not finish within 20 minutes under Miri).
 MIRI_LIB_SKIP="${MIRI_LIB_SKIP:-expiry::tests::system_clock_expires_in_real_time}"
-MIRI_CACHE_TESTS="${MIRI_CACHE_TESTS:-ttl_expiry_with_mock_clock ttl_overwrite_zero_and_huge purge_expired_counts writes_sweep_expired_entries expired_entries_are_first_victims counters stats_count_events}"
+MIRI_CACHE_TESTS="${MIRI_CACHE_TESTS:-ttl_expiry_with_mock_clock ttl_overwrite_zero_and_huge purge_expired_counts expired_entries_are_first_victims counters stats_count_events}"
 if [[ " $PARTS " == *" miri "* ]]; then
   banner "Miri"
   if component miri && component rust-src && cargo +nightly miri setup >/dev/null 2>&1; then
@@ -112,7 +113,7 @@ if [[ " $PARTS " == *" miri "* ]]; then
     if [ -n "$MIRI_CACHE_TESTS" ]; then
       # shellcheck disable=SC2086 # a list of test names
       timed "Miri (--test cache, mock-clock tests)" \
-        timeout "${MIRI_TIMEOUT:-900}" cargo +nightly miri test --test cache -- --exact $MIRI_CACHE_TESTS
+        timeout "${MIRI_TIMEOUT:-600}" cargo +nightly miri test --test cache -- --exact $MIRI_CACHE_TESTS
     fi
   else
     skipped "Miri: the nightly miri/rust-src components are missing or 'cargo miri setup' failed"

@@ -558,7 +558,7 @@ fn displaced_get_vs_remove_in_home() {
 fn displaced_remove_vs_displaced_insert() {
     check_with(
         "displaced_remove_vs_displaced_insert",
-        None,
+        Some(1),
         Some(20_000),
         || {
             let c = colliding_cache::<u64>(16);
