@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::cache::Cache;
+use crate::clock::Policy;
 use crate::expiry::TimeSource;
 use crate::table::{Table, SLOTS};
 
@@ -147,9 +148,10 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         S: BuildHasher,
     {
         let mut capacity = self.max_capacity.min(MAX_CAPACITY);
-        let table = loop {
-            match Table::try_new(buckets_for(capacity)) {
-                Some(t) => break t,
+        let (table, policy) = loop {
+            let buckets = buckets_for(capacity);
+            match Table::try_new(buckets).zip(Policy::try_new(buckets, capacity)) {
+                Some(parts) => break parts,
                 None => capacity /= 2,
             }
         };
@@ -160,6 +162,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             return Cache::from_parts(
                 capacity,
                 table,
+                policy,
                 shards,
                 self.hasher,
                 time,
@@ -173,6 +176,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         Cache::from_parts(
             capacity,
             table,
+            policy,
             shards,
             self.hasher,
             time,

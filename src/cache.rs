@@ -9,7 +9,7 @@ use std::time::Duration;
 use crossbeam_utils::{Backoff, CachePadded};
 
 use crate::builder::CacheBuilder;
-use crate::clock::{self, Reason};
+use crate::clock::{self, Admit, Policy, Reason};
 use crate::counter::{self, CounterValue};
 use crate::entry::Entry;
 use crate::error::CacheError;
@@ -47,6 +47,8 @@ pub struct Cache<K, V, S = ahash::RandomState> {
 /// The shared state behind every clone of a [`Cache`].
 pub(crate) struct Inner<K, V, S> {
     pub(crate) table: Table<K, V>,
+    /// Eviction policy state (ghost, probation target).
+    policy: Policy,
     shards: Shards,
     /// Committed entries, the count capacity decisions are made on.
     occupancy: CachePadded<Occupancy>,
@@ -142,6 +144,7 @@ where
     pub(crate) fn from_parts(
         capacity: usize,
         buckets: Table<K, V>,
+        policy: Policy,
         shards: usize,
         hasher: S,
         time: TimeSource,
@@ -151,6 +154,7 @@ where
         Cache {
             inner: Arc::new(Inner {
                 table: buckets,
+                policy,
                 shards,
                 occupancy: CachePadded::new(Occupancy::new(capacity)),
                 capacity,
@@ -551,11 +555,21 @@ where
         let n = self.shards.len();
         for k in 0..n {
             let shard = self.shards.get((first + k) % n);
-            let reason = clock::sweep(&self.table, shard, spare, &self.time, guard, |slot, p| {
-                self.unlink_quiet(slot, p, guard)
-            });
+            let reason = clock::sweep(
+                &self.table,
+                &self.policy,
+                shard,
+                spare,
+                &self.time,
+                guard,
+                |slot, p| self.unlink_quiet(slot, p, guard),
+            );
             if let Some(reason) = reason {
                 self.count_eviction(reason);
+                if shard.tick() {
+                    let (hits, misses) = self.stats.requests();
+                    self.policy.climber.observe(hits, misses);
+                }
                 return true;
             }
         }
@@ -579,12 +593,22 @@ where
         // SAFETY: the caller owns `node` (allocated, not retired).
         let e = unsafe { node.deref() };
         let ttl = e.has_ttl();
+        self.policy.ghost.prefetch(home);
         let backoff = Backoff::new();
         loop {
             // Evictions made to free room for this entry; their `len`
             // decrements are settled below.
             let (slot, credits) = self.make_room(hash, &e.key, NewEntry { tag, ttl }, shard, guard);
-            let stamp = clock::initial(self.shards.get(self.shards.of_bucket(slot.bucket)));
+            // A key evicted from probation not long ago skips probation, and
+            // so do the keys that fill the cache.
+            let admit = if self.policy.ghost.contains(home, tag) {
+                Admit::Remembered
+            } else if credits == 0 && !self.occupancy.is_full() {
+                Admit::Filling
+            } else {
+                Admit::Probation
+            };
+            let stamp = clock::initial(self.shards.get(self.shards.of_bucket(slot.bucket)), admit);
             table.publish(slot, node, stamp);
             // Pairs with the same fence in a rival inserter: at least one of
             // two concurrent inserters of a key sees the other's publication.
@@ -690,6 +714,7 @@ where
             if full && !self.table.maybe_rival(hash, key, guard) {
                 if let Some(reason) = clock::evict_local(
                     &self.table,
+                    &self.policy,
                     &self.shards,
                     home,
                     &self.time,

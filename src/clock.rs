@@ -19,8 +19,10 @@
 //! The policy is kept behind this small interface (`on_hit`, `INITIAL_FREQ`,
 //! [`sweep`], [`sweep_expired`]) so it can change without touching the table.
 
+use crate::adapt::Climber;
 use crate::entry::Entry;
 use crate::expiry::TimeSource;
+use crate::ghost::Ghost;
 use crate::shard::{Shard, Shards};
 use crate::sync::{AtomicU8, Guard, Ordering, Shared};
 use crate::table::{is_occupied, may_expire, Home, Slot, Table, SLOTS};
@@ -30,16 +32,47 @@ pub(crate) const MAX_FREQ: u8 = 3;
 
 const FREQ_MASK: u8 = 0b11;
 
-/// The upper 6 bits of a slot's byte hold a stamp: where the shard's hand
-/// was when the entry was inserted or last aged, in units of 1/16 of a lap
+/// Bit 2 of a slot's byte: the entry is in the main part of the cache (it
+/// was hit while on probation, or admitted through the ghost). Without it
+/// the entry is on probation.
+const MAIN: u8 = 0b100;
+
+const STAMP_SHIFT: u32 = 3;
+
+/// The upper 5 bits of a slot's byte hold a stamp: where the shard's hand
+/// was when the entry was inserted or last aged, in units of 1/8 of a lap
 /// (modulo 4 laps).
-pub(crate) const LAP_UNITS: u64 = 16;
-const STAMP_MOD: u64 = 64;
+pub(crate) const LAP_UNITS: u64 = 8;
+const STAMP_MOD: u64 = 32;
+
+/// A probation entry is not evicted before it is this old (in stamp units):
+/// half a lap, so an entry placed just ahead of the hand still gets a chance
+/// to be hit before the hand judges it.
+const MIN_PROBATION: u64 = LAP_UNITS / 2;
 
 /// Buckets the hand visits before settling for the best candidate seen.
 pub(crate) const SWEEP_BUCKETS: usize = 8;
 
-/// The hand's position in stamp units (1/16 of a lap, modulo 4 laps), for a
+/// Fixed-point one for shares (probation share, its target).
+pub(crate) const SHARE_ONE: u32 = 1 << 16;
+
+/// The cache-wide policy state: the ghost and the probation target.
+pub(crate) struct Policy {
+    pub(crate) ghost: Ghost,
+    /// Adapts the target share of probation entries.
+    pub(crate) climber: Climber,
+}
+
+impl Policy {
+    pub(crate) fn try_new(buckets: usize, capacity: usize) -> Option<Self> {
+        Some(Policy {
+            ghost: Ghost::try_new(buckets)?,
+            climber: Climber::new(capacity),
+        })
+    }
+}
+
+/// The hand's position in stamp units (1/8 of a lap, modulo 4 laps), for a
 /// running slot count `hand`. A multiplication by the shard's precomputed
 /// reciprocal, not a division: the result drifts by one unit every 2^32
 /// slots at most, and only differences between stamps matter.
@@ -51,7 +84,7 @@ fn stamp_at(shard: &Shard, hand: usize) -> u8 {
 /// How far the hand has moved since `byte` was stamped, in stamp units.
 #[inline]
 fn elapsed(byte: u8, now: u8) -> u64 {
-    u64::from(now.wrapping_sub(byte >> 2)) % STAMP_MOD
+    u64::from(now.wrapping_sub(byte >> STAMP_SHIFT)) % STAMP_MOD
 }
 
 /// How soon CLOCK would evict an entry with counter byte `f`, stamped `age`
@@ -62,16 +95,44 @@ fn remaining(f: u8, age: u64) -> u64 {
     (u64::from(f & FREQ_MASK) + 1) * LAP_UNITS + STAMP_MOD - age
 }
 
-/// The counter byte of a new entry in `shard`: count 0, stamped now.
+/// A victim rank for the fallback choice (lower is better): probation
+/// entries past their minimum stay come first, then by `remaining`.
+#[inline]
+fn rank(f: u8, age: u64) -> u64 {
+    if f & (MAIN | FREQ_MASK) == 0 && age >= MIN_PROBATION {
+        STAMP_MOD - age
+    } else {
+        STAMP_MOD + remaining(f, age)
+    }
+}
+
+/// The counter byte of a new entry in `shard`, stamped now: on probation
+/// with count 0, or in main with count 1 if the ghost remembered the key.
 ///
 /// Slots are placed by hash, not behind the hand as in textbook CLOCK, so a
 /// new entry may sit just ahead of the hand. The stamp makes the hand pass
-/// over entries it has not had a full lap to see since they were stamped,
-/// which restores CLOCK's first-in-first-out order: every entry gets about
-/// one lap before its counter is looked at.
+/// over entries it has not had time to see since they were stamped.
 #[inline]
-pub(crate) fn initial(shard: &Shard) -> u8 {
-    stamp_at(shard, shard.hand.load(Ordering::Relaxed)) << 2
+pub(crate) fn initial(shard: &Shard, admit: Admit) -> u8 {
+    let stamp = stamp_at(shard, shard.hand.load(Ordering::Relaxed)) << STAMP_SHIFT;
+    match admit {
+        Admit::Probation => stamp,
+        Admit::Filling => stamp | MAIN,
+        Admit::Remembered => stamp | MAIN | 1,
+    }
+}
+
+/// Where a new entry starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// On probation (the usual case once the cache is full).
+    Probation,
+    /// In main, because the cache is not full yet: as in quick_cache, the
+    /// first keys fill main, which keeps a loop's first pass cached instead
+    /// of cycling everything through probation.
+    Filling,
+    /// In main with one count, because the ghost remembered the key.
+    Remembered,
 }
 
 /// Records a hit on a slot's counter.
@@ -83,8 +144,9 @@ pub(crate) fn on_hit(freq: &AtomicU8) {
     }
 }
 
-/// A fallback victim: its rank (lower is better), slot and node.
-type Candidate<'g, K, V> = (u64, Slot, Shared<'g, Entry<K, V>>);
+/// A fallback victim: its rank (lower is better), slot, node, and its tag if
+/// it is on probation (so that its eviction is remembered in the ghost).
+type Candidate<'g, K, V> = (u64, Slot, Shared<'g, Entry<K, V>>, Option<u8>);
 
 /// Why a victim was chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,8 +171,15 @@ fn expired<K, V>(p: Shared<'_, Entry<K, V>>, time: &TimeSource) -> bool {
 /// unlinks it and returns whether its CAS won). Returns the reason, or `None`
 /// if the shard had no committed entry within the budget. The entry at
 /// `spare` (the one just inserted) is never chosen.
+///
+/// The shard keeps an estimate of its probation share. Above the target the
+/// hand evicts probation entries that were not hit (once past their minimum
+/// stay, remembering their tags in the ghost), promotes those that were, and
+/// leaves main alone; at or below it, it runs CLOCK over main and leaves
+/// probation alone (hit probation entries are still promoted).
 pub(crate) fn sweep<'g, K: 'g, V: 'g>(
     table: &Table<K, V>,
+    policy: &Policy,
     shard: &Shard,
     spare: Option<Slot>,
     time: &TimeSource,
@@ -124,10 +193,14 @@ pub(crate) fn sweep<'g, K: 'g, V: 'g>(
     let steps = lap.min(SWEEP_BUCKETS * SLOTS);
     // One stamp for the whole (short) sweep, and no division per slot.
     let now = stamp_at(shard, start);
+    let over =
+        shard.probation.load(Ordering::Relaxed) > policy.climber.target.load(Ordering::Relaxed);
+    let mut tally = Tally::default();
     let mut at = start % lap;
     // Fallback candidate; a lower rank is a better victim.
     let mut best: Option<Candidate<'g, K, V>> = None;
     let mut ctrl = 0;
+    let mut found = None;
     for pos in start..start + steps {
         if pos != start {
             at += 1;
@@ -156,42 +229,121 @@ pub(crate) fn sweep<'g, K: 'g, V: 'g>(
         if Some(slot) == spare {
             continue;
         }
-        let mut victim = |reason| {
+        let mut victim = |reason, f: u8| {
             if evict(slot, p) {
+                if reason == Reason::Capacity && f & MAIN == 0 {
+                    policy.ghost.record(b, tag_at(ctrl, i));
+                }
                 shard.hand.store(pos + 1, Ordering::Relaxed);
                 Some(reason)
             } else {
                 None
             }
         };
+        let f = bucket.freq[i].load(Ordering::Relaxed);
         if may_expire(ctrl, i) && expired(p, time) {
-            if let Some(r) = victim(Reason::Expired) {
-                return Some(r);
+            if let Some(r) = victim(Reason::Expired, f) {
+                found = Some(r);
+                break;
             }
         }
-        let f = bucket.freq[i].load(Ordering::Relaxed);
         let age = elapsed(f, now);
-        let rank = if age < LAP_UNITS {
-            // Seen (or inserted) less than a lap ago: not its turn yet.
-            remaining(f, age)
-        } else if f & FREQ_MASK == 0 {
-            if let Some(r) = victim(Reason::Capacity) {
-                return Some(r);
+        tally.seen += 1;
+        if f & MAIN == 0 {
+            tally.probation += 1;
+            if f & FREQ_MASK != 0 {
+                // Hit while on probation: promote, with one count less.
+                bucket.freq[i].store(
+                    MAIN | (f & FREQ_MASK) | (now << STAMP_SHIFT),
+                    Ordering::Relaxed,
+                );
+                continue;
+            }
+            if over && age >= MIN_PROBATION {
+                if let Some(r) = victim(Reason::Capacity, f) {
+                    found = Some(r);
+                    break;
+                }
+                continue;
+            }
+        } else if !over && age >= LAP_UNITS {
+            if f & FREQ_MASK == 0 {
+                if let Some(r) = victim(Reason::Capacity, f) {
+                    found = Some(r);
+                    break;
+                }
+                continue;
+            }
+            // Second chance: one count less, and a lap before the next look.
+            let f = ((f & FREQ_MASK) - 1) | MAIN;
+            bucket.freq[i].store(f | (now << STAMP_SHIFT), Ordering::Relaxed);
+            let r = rank(f, 0);
+            if best.is_none_or(|(b, ..)| r < b) {
+                best = Some((r, slot, p, None));
             }
             continue;
-        } else {
-            // Second chance: one count less, and a lap before the next look.
-            let f = (f & FREQ_MASK) - 1;
-            bucket.freq[i].store(f | (now << 2), Ordering::Relaxed);
-            remaining(f, 0)
-        };
-        if best.is_none_or(|(r, _, _)| rank < r) {
-            best = Some((rank, slot, p));
+        }
+        let r = rank(f, age);
+        if best.is_none_or(|(b, ..)| r < b) {
+            best = Some((r, slot, p, (f & MAIN == 0).then(|| tag_at(ctrl, i))));
         }
     }
+    tally.settle(shard);
+    if found.is_some() {
+        return found;
+    }
     shard.hand.store(start + steps, Ordering::Relaxed);
-    let (_, slot, p) = best?;
-    evict(slot, p).then_some(Reason::Capacity)
+    let (_, slot, p, tag) = best?;
+    evict_candidate(policy, slot, p, tag, evict)
+}
+
+/// Evicts a fallback candidate, remembering it in the ghost if it was on
+/// probation.
+fn evict_candidate<'g, K: 'g, V: 'g>(
+    policy: &Policy,
+    slot: Slot,
+    p: Shared<'g, Entry<K, V>>,
+    tag: Option<u8>,
+    mut evict: impl FnMut(Slot, Shared<'g, Entry<K, V>>) -> bool,
+) -> Option<Reason> {
+    if !evict(slot, p) {
+        return None;
+    }
+    if let Some(tag) = tag {
+        policy.ghost.record(slot.bucket, tag);
+    }
+    Some(Reason::Capacity)
+}
+
+/// What one sweep saw, folded into the shard's probation estimate.
+#[derive(Default)]
+struct Tally {
+    seen: u32,
+    probation: u32,
+}
+
+impl Tally {
+    /// Moves the shard's estimate of its probation share towards what this
+    /// sweep saw (an exponential moving average with weight 1/64 per entry).
+    fn settle(self, shard: &Shard) {
+        if self.seen == 0 {
+            return;
+        }
+        let est = i64::from(shard.probation.load(Ordering::Relaxed));
+        let seen = i64::from(self.seen.min(32));
+        let probation = i64::from(self.probation.min(32));
+        let next = est + (probation * i64::from(SHARE_ONE) - seen * est) / 64;
+        shard.probation.store(
+            next.clamp(0, i64::from(SHARE_ONE)) as u32,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// The tag byte of slot `i` in a control word.
+#[inline]
+fn tag_at(ctrl: u64, i: usize) -> u8 {
+    crate::table::byte(ctrl, i)
 }
 
 /// The amortised expiry sweep: inspects the next `buckets` buckets of
@@ -247,9 +399,12 @@ pub(crate) fn expire_bucket<'g, K: 'g, V: 'g>(
 /// Evicts one entry from the two candidate buckets of a new key when both
 /// are full and the cache is at capacity (set-associative fallback, so that
 /// entries never drift far from their candidates under churn). Takes an
-/// expired entry if there is one, else the lowest counter, oldest first.
+/// expired entry if there is one, else the best [`rank`]: a probation entry
+/// past its minimum stay that was never hit, else the main entry closest to
+/// its turn.
 pub(crate) fn evict_local<'g, K: 'g, V: 'g>(
     table: &Table<K, V>,
+    policy: &Policy,
     shards: &Shards,
     home: Home,
     time: &TimeSource,
@@ -260,6 +415,8 @@ pub(crate) fn evict_local<'g, K: 'g, V: 'g>(
     for b in [home.first, home.second] {
         let bucket = table.bucket(b);
         let ctrl = bucket.ctrl();
+        let shard = shards.get(shards.of_bucket(b));
+        let now = stamp_at(shard, shard.hand.load(Ordering::Relaxed));
         for i in 0..SLOTS {
             if !is_occupied(ctrl, i) {
                 continue;
@@ -276,14 +433,17 @@ pub(crate) fn evict_local<'g, K: 'g, V: 'g>(
                 return Some(Reason::Expired);
             }
             let f = bucket.freq[i].load(Ordering::Relaxed);
-            let shard = shards.get(shards.of_bucket(b));
-            let now = stamp_at(shard, shard.hand.load(Ordering::Relaxed));
-            let rank = remaining(f, elapsed(f, now));
-            if best.is_none_or(|(r, _, _)| rank < r) {
-                best = Some((rank, slot, p));
+            let r = rank(f, elapsed(f, now));
+            if best.is_none_or(|(b, ..)| r < b) {
+                best = Some((
+                    r,
+                    slot,
+                    p,
+                    (f & (MAIN | FREQ_MASK) == 0).then(|| tag_at(ctrl, i)),
+                ));
             }
         }
     }
-    let (_, slot, p) = best?;
-    evict(slot, p).then_some(Reason::Capacity)
+    let (_, slot, p, tag) = best?;
+    evict_candidate(policy, slot, p, tag, evict)
 }

@@ -97,6 +97,7 @@ compile_error!(
     "--cfg clockcache_loom needs --cfg crossbeam_loom too, or crossbeam-epoch is not modelled and every loom test passes after one iteration"
 );
 
+mod adapt;
 #[cfg(feature = "async")]
 mod backend;
 mod builder;
@@ -106,6 +107,7 @@ mod counter;
 mod entry;
 mod error;
 mod expiry;
+mod ghost;
 pub mod glob;
 mod iter;
 mod occupancy;

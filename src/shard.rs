@@ -9,7 +9,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::AtomicUsize;
+use crate::sync::{AtomicU32, AtomicUsize, Ordering};
 use crate::table::SLOTS;
 
 /// One shard's eviction state.
@@ -22,9 +22,28 @@ pub(crate) struct Shard {
     pub(crate) hand: AtomicUsize,
     /// Cursor of the amortised sweep for expired entries.
     pub(crate) sweep: AtomicUsize,
+    /// Estimated share of probation entries among the shard's entries, in
+    /// 1/`clock::SHARE_ONE` (a moving average kept by the hand).
+    pub(crate) probation: AtomicU32,
+    /// Evictions by this shard's hand (lossy), and how many of them make a
+    /// tick of the policy's climber.
+    evictions: AtomicU32,
+    tick_every: u32,
     /// `(16 << 32) / (len * SLOTS)`: turns a hand position into 1/16ths of a
     /// lap with a multiplication (see `clock::stamp_at`).
     pub(crate) lap_reciprocal: u64,
+}
+
+impl Shard {
+    /// Counts an eviction by this shard's hand; `true` every `tick_every`
+    /// evictions (about eight times a lap), when the policy's climber should
+    /// look at the hit ratio.
+    #[inline]
+    pub(crate) fn tick(&self) -> bool {
+        let n = self.evictions.load(Ordering::Relaxed).wrapping_add(1);
+        self.evictions.store(n, Ordering::Relaxed);
+        n.is_multiple_of(self.tick_every)
+    }
 }
 
 /// The shards of a table.
@@ -57,6 +76,9 @@ impl Shards {
                     len,
                     hand: AtomicUsize::new(0),
                     sweep: AtomicUsize::new(0),
+                    probation: AtomicU32::new(crate::clock::SHARE_ONE),
+                    evictions: AtomicU32::new(0),
+                    tick_every: ((len * SLOTS / 8) as u32).clamp(16, 1 << 16),
                     lap_reciprocal: (crate::clock::LAP_UNITS << 32) / (len * SLOTS) as u64,
                 })
             })

@@ -97,6 +97,16 @@ impl Stats {
         self.add(stat, 1);
     }
 
+    /// Hits and misses so far (what the policy's climber samples).
+    pub(crate) fn requests(&self) -> (u64, u64) {
+        let (mut hits, mut misses) = (0u64, 0u64);
+        for s in self.stripes.iter() {
+            hits = hits.wrapping_add(s[Stat::Hit as usize].load(Ordering::Relaxed));
+            misses = misses.wrapping_add(s[Stat::Miss as usize].load(Ordering::Relaxed));
+        }
+        (hits, misses)
+    }
+
     pub(crate) fn snapshot(&self) -> CacheStats {
         let mut t = [0u64; STATS];
         for s in self.stripes.iter() {

@@ -8,14 +8,16 @@
 
 #[cfg(not(clockcache_loom))]
 pub(crate) use std::sync::atomic::{
-    fence, AtomicBool, AtomicIsize, AtomicU16, AtomicU64, AtomicU8, AtomicUsize,
+    fence, AtomicBool, AtomicI32, AtomicIsize, AtomicU16, AtomicU32, AtomicU64, AtomicU8,
+    AtomicUsize,
 };
 #[cfg(not(clockcache_loom))]
 pub(crate) use std::sync::Arc;
 
 #[cfg(clockcache_loom)]
 pub(crate) use loom::sync::atomic::{
-    fence, AtomicBool, AtomicIsize, AtomicU16, AtomicU64, AtomicU8, AtomicUsize,
+    fence, AtomicBool, AtomicI32, AtomicIsize, AtomicU16, AtomicU32, AtomicU64, AtomicU8,
+    AtomicUsize,
 };
 #[cfg(clockcache_loom)]
 pub(crate) use loom::sync::Arc;

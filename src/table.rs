@@ -125,7 +125,7 @@ impl<K, V> Bucket<K, V> {
 
 /// The control byte of slot `i`.
 #[inline]
-fn byte(ctrl: u64, i: usize) -> u8 {
+pub(crate) fn byte(ctrl: u64, i: usize) -> u8 {
     (ctrl >> (8 * i)) as u8
 }
 
@@ -681,7 +681,7 @@ fn overflow_sub(c: &AtomicU16) {
 /// first candidate finds the second one on its way (the two memory accesses
 /// overlap instead of following each other).
 #[inline(always)]
-fn prefetch<T>(line: &T) {
+pub(crate) fn prefetch<T>(line: &T) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     // SAFETY: a prefetch is only a hint; it never faults and changes no
     // state that the program can observe, and `line` is a valid reference.
