@@ -30,7 +30,7 @@ const DECAY_64THS: i32 = 62;
 const RESTART: i64 = (SHARE_ONE / 20) as i64;
 /// Bounds of the probation target.
 const MIN_TARGET: u32 = SHARE_ONE / 100;
-const MAX_TARGET: u32 = SHARE_ONE * 19 / 20;
+const MAX_TARGET: u32 = SHARE_ONE / 4;
 /// Where the target starts: a small probation, as in quick_cache (3%) and
 /// Caffeine (1%), so that loops and scans are handled from the start.
 pub(crate) const START_TARGET: u32 = SHARE_ONE * 3 / 100;

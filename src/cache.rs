@@ -626,6 +626,9 @@ where
             }
             self.stats.incr(Stat::Insert);
             self.account_insert(credits, shard, slot, guard);
+            if admit == Admit::Probation {
+                clock::enqueue(&self.shards, slot, tag);
+            }
             self.repay_excess(shard, slot, guard);
             if ttl && !self.has_ttl.load(Ordering::Relaxed) {
                 self.has_ttl.store(true, Ordering::Relaxed);

@@ -167,17 +167,110 @@ fn expired<K, V>(p: Shared<'_, Entry<K, V>>, time: &TimeSource) -> bool {
     }
 }
 
-/// Moves `shard`'s hand until one entry is evicted through `evict` (which
-/// unlinks it and returns whether its CAS won). Returns the reason, or `None`
-/// if the shard had no committed entry within the budget. The entry at
-/// `spare` (the one just inserted) is never chosen.
+/// Evicts one entry of `shard` through `evict` (which unlinks it and returns
+/// whether its CAS won). Returns the reason, or `None` if the shard had no
+/// committed entry within the budget. The entry at `spare` (the one just
+/// inserted) is never chosen.
 ///
-/// The shard keeps an estimate of its probation share. Above the target the
-/// hand evicts probation entries that were not hit (once past their minimum
-/// stay, remembering their tags in the ghost), promotes those that were, and
-/// leaves main alone; at or below it, it runs CLOCK over main and leaves
-/// probation alone (hit probation entries are still promoted).
+/// While the shard's probation queue is longer than the target share, the
+/// victim comes from its head (see [`evict_probation`]); otherwise, or if
+/// the queue had only stale or promoted records, the hand runs CLOCK over
+/// the main entries.
 pub(crate) fn sweep<'g, K: 'g, V: 'g>(
+    table: &Table<K, V>,
+    policy: &Policy,
+    shard: &Shard,
+    spare: Option<Slot>,
+    time: &TimeSource,
+    guard: &'g Guard,
+    mut evict: impl FnMut(Slot, Shared<'g, Entry<K, V>>) -> bool,
+) -> Option<Reason> {
+    evict_probation(table, policy, shard, spare, time, guard, &mut evict)
+        .or_else(|| sweep_main(table, policy, shard, spare, time, guard, evict))
+}
+
+/// Records popped from the probation queue per eviction at most.
+const POPS_PER_EVICTION: usize = 8;
+
+/// S3-FIFO's small queue: pops the oldest probation records while the queue
+/// is over target; promotes an entry that was hit while queued, evicts (and
+/// remembers in the ghost) the first one that was not.
+fn evict_probation<'g, K: 'g, V: 'g>(
+    table: &Table<K, V>,
+    policy: &Policy,
+    shard: &Shard,
+    spare: Option<Slot>,
+    time: &TimeSource,
+    guard: &'g Guard,
+    evict: &mut impl FnMut(Slot, Shared<'g, Entry<K, V>>) -> bool,
+) -> Option<Reason> {
+    let target = u64::from(policy.climber.target.load(Ordering::Relaxed));
+    let limit = ((shard.capacity as u64 * target) >> 16) as usize;
+    let mut now = None;
+    for _ in 0..POPS_PER_EVICTION {
+        if shard.probation.len() <= limit {
+            return None;
+        }
+        let (pos, tag) = shard.probation.pop()?;
+        if pos >= shard.len * SLOTS {
+            continue;
+        }
+        let slot = Slot {
+            bucket: shard.start + pos / SLOTS,
+            index: pos % SLOTS,
+        };
+        let bucket = table.bucket(slot.bucket);
+        let ctrl = bucket.ctrl();
+        // Stale unless the slot still holds a committed probation entry
+        // with the record's tag.
+        if tag_at(ctrl, slot.index) != tag || Some(slot) == spare {
+            continue;
+        }
+        let p = bucket.load(slot.index, guard);
+        let f = bucket.freq[slot.index].load(Ordering::Relaxed);
+        if p.tag() != 0 || p.is_null() || f & MAIN != 0 {
+            continue;
+        }
+        if may_expire(ctrl, slot.index) && expired(p, time) && evict(slot, p) {
+            return Some(Reason::Expired);
+        }
+        if f & FREQ_MASK != 0 {
+            // Hit while on probation: promote, with one count less, and a
+            // lap before main's hand judges it.
+            let stamp =
+                *now.get_or_insert_with(|| stamp_at(shard, shard.hand.load(Ordering::Relaxed)));
+            bucket.freq[slot.index].store(
+                MAIN | ((f & FREQ_MASK) - 1) | (stamp << STAMP_SHIFT),
+                Ordering::Relaxed,
+            );
+            continue;
+        }
+        if evict(slot, p) {
+            policy.ghost.record(slot.bucket, tag);
+            return Some(Reason::Capacity);
+        }
+    }
+    None
+}
+
+/// Queues a new probation entry at `slot` (with tag `tag`) in its shard.
+#[inline]
+pub(crate) fn enqueue(shards: &Shards, slot: Slot, tag: u8) {
+    let shard = shards.get(shards.of_bucket(slot.bucket));
+    shard
+        .probation
+        .push((slot.bucket - shard.start) * SLOTS + slot.index, tag);
+}
+
+/// Rank of a probation entry met by main's hand: only a last resort (its
+/// record may have been lost), oldest first.
+const ORPHAN_RANK: u64 = 4 * STAMP_MOD;
+
+/// CLOCK over main: moves `shard`'s hand until one main entry is evicted.
+/// Expired entries go first; an entry is judged once a lap (its stamp);
+/// a zero count is evicted, other counts are decremented. After
+/// [`SWEEP_BUCKETS`] buckets the best-ranked candidate seen is taken.
+fn sweep_main<'g, K: 'g, V: 'g>(
     table: &Table<K, V>,
     policy: &Policy,
     shard: &Shard,
@@ -193,14 +286,10 @@ pub(crate) fn sweep<'g, K: 'g, V: 'g>(
     let steps = lap.min(SWEEP_BUCKETS * SLOTS);
     // One stamp for the whole (short) sweep, and no division per slot.
     let now = stamp_at(shard, start);
-    let over =
-        shard.probation.load(Ordering::Relaxed) > policy.climber.target.load(Ordering::Relaxed);
-    let mut tally = Tally::default();
     let mut at = start % lap;
     // Fallback candidate; a lower rank is a better victim.
     let mut best: Option<Candidate<'g, K, V>> = None;
     let mut ctrl = 0;
-    let mut found = None;
     for pos in start..start + steps {
         if pos != start {
             at += 1;
@@ -229,68 +318,32 @@ pub(crate) fn sweep<'g, K: 'g, V: 'g>(
         if Some(slot) == spare {
             continue;
         }
-        let mut victim = |reason, f: u8| {
-            if evict(slot, p) {
-                if reason == Reason::Capacity && f & MAIN == 0 {
-                    policy.ghost.record(b, tag_at(ctrl, i));
-                }
-                shard.hand.store(pos + 1, Ordering::Relaxed);
-                Some(reason)
-            } else {
-                None
-            }
-        };
-        let f = bucket.freq[i].load(Ordering::Relaxed);
-        if may_expire(ctrl, i) && expired(p, time) {
-            if let Some(r) = victim(Reason::Expired, f) {
-                found = Some(r);
-                break;
-            }
+        if may_expire(ctrl, i) && expired(p, time) && evict(slot, p) {
+            shard.hand.store(pos + 1, Ordering::Relaxed);
+            return Some(Reason::Expired);
         }
+        let f = bucket.freq[i].load(Ordering::Relaxed);
         let age = elapsed(f, now);
-        tally.seen += 1;
-        if f & MAIN == 0 {
-            tally.probation += 1;
-            if f & FREQ_MASK != 0 {
-                // Hit while on probation: promote, with one count less.
-                bucket.freq[i].store(
-                    MAIN | (f & FREQ_MASK) | (now << STAMP_SHIFT),
-                    Ordering::Relaxed,
-                );
-                continue;
+        let rank = if f & MAIN == 0 {
+            ORPHAN_RANK + STAMP_MOD - age
+        } else if age < LAP_UNITS {
+            // Seen (or promoted) less than a lap ago: not its turn yet.
+            remaining(f, age)
+        } else if f & FREQ_MASK == 0 {
+            if evict(slot, p) {
+                shard.hand.store(pos + 1, Ordering::Relaxed);
+                return Some(Reason::Capacity);
             }
-            if over && age >= MIN_PROBATION {
-                if let Some(r) = victim(Reason::Capacity, f) {
-                    found = Some(r);
-                    break;
-                }
-                continue;
-            }
-        } else if !over && age >= LAP_UNITS {
-            if f & FREQ_MASK == 0 {
-                if let Some(r) = victim(Reason::Capacity, f) {
-                    found = Some(r);
-                    break;
-                }
-                continue;
-            }
+            continue;
+        } else {
             // Second chance: one count less, and a lap before the next look.
             let f = ((f & FREQ_MASK) - 1) | MAIN;
             bucket.freq[i].store(f | (now << STAMP_SHIFT), Ordering::Relaxed);
-            let r = rank(f, 0);
-            if best.is_none_or(|(b, ..)| r < b) {
-                best = Some((r, slot, p, None));
-            }
-            continue;
+            remaining(f, 0)
+        };
+        if best.is_none_or(|(r, ..)| rank < r) {
+            best = Some((rank, slot, p, (f & MAIN == 0).then(|| tag_at(ctrl, i))));
         }
-        let r = rank(f, age);
-        if best.is_none_or(|(b, ..)| r < b) {
-            best = Some((r, slot, p, (f & MAIN == 0).then(|| tag_at(ctrl, i))));
-        }
-    }
-    tally.settle(shard);
-    if found.is_some() {
-        return found;
     }
     shard.hand.store(start + steps, Ordering::Relaxed);
     let (_, slot, p, tag) = best?;
@@ -313,31 +366,6 @@ fn evict_candidate<'g, K: 'g, V: 'g>(
         policy.ghost.record(slot.bucket, tag);
     }
     Some(Reason::Capacity)
-}
-
-/// What one sweep saw, folded into the shard's probation estimate.
-#[derive(Default)]
-struct Tally {
-    seen: u32,
-    probation: u32,
-}
-
-impl Tally {
-    /// Moves the shard's estimate of its probation share towards what this
-    /// sweep saw (an exponential moving average with weight 1/64 per entry).
-    fn settle(self, shard: &Shard) {
-        if self.seen == 0 {
-            return;
-        }
-        let est = i64::from(shard.probation.load(Ordering::Relaxed));
-        let seen = i64::from(self.seen.min(32));
-        let probation = i64::from(self.probation.min(32));
-        let next = est + (probation * i64::from(SHARE_ONE) - seen * est) / 64;
-        shard.probation.store(
-            next.clamp(0, i64::from(SHARE_ONE)) as u32,
-            Ordering::Relaxed,
-        );
-    }
 }
 
 /// The tag byte of slot `i` in a control word.

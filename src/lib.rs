@@ -111,6 +111,7 @@ mod ghost;
 pub mod glob;
 mod iter;
 mod occupancy;
+mod probation;
 mod shard;
 mod stats;
 mod sync;

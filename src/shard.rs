@@ -9,8 +9,18 @@
 
 use crossbeam_utils::CachePadded;
 
+use crate::probation::{Fifo, POS_BITS};
 use crate::sync::{AtomicU32, AtomicUsize, Ordering};
 use crate::table::SLOTS;
+
+/// The probation queue has one record per this many slots of the shard
+/// (room for a probation share of up to 31% of the capacity).
+const PROBATION_SLOTS_PER_RECORD: usize = 4;
+
+/// Largest shard, in buckets: a power of two whose slots fit in
+/// [`POS_BITS`] bits.
+const MAX_SHARD_BUCKETS: usize = 1 << 21;
+const _: () = assert!(MAX_SHARD_BUCKETS * SLOTS < 1 << POS_BITS);
 
 /// One shard's eviction state.
 pub(crate) struct Shard {
@@ -22,9 +32,11 @@ pub(crate) struct Shard {
     pub(crate) hand: AtomicUsize,
     /// Cursor of the amortised sweep for expired entries.
     pub(crate) sweep: AtomicUsize,
-    /// Estimated share of probation entries among the shard's entries, in
-    /// 1/`clock::SHARE_ONE` (a moving average kept by the hand).
-    pub(crate) probation: AtomicU32,
+    /// The shard's probation queue.
+    pub(crate) probation: Fifo,
+    /// The shard's share of the capacity (its slots × 4/5), which the
+    /// probation target is a fraction of.
+    pub(crate) capacity: usize,
     /// Evictions by this shard's hand (lossy), and how many of them make a
     /// tick of the policy's climber.
     evictions: AtomicU32,
@@ -64,7 +76,9 @@ impl Shards {
                 shift: 0,
             };
         }
-        let wanted = wanted.clamp(1, buckets);
+        // Probation records hold a slot's position in its shard in 24 bits.
+        let fewest = buckets.div_ceil(MAX_SHARD_BUCKETS);
+        let wanted = wanted.clamp(fewest.max(1), buckets);
         let per_shard = buckets.div_ceil(wanted).next_power_of_two();
         let count = buckets.div_ceil(per_shard);
         let shards = (0..count)
@@ -76,7 +90,8 @@ impl Shards {
                     len,
                     hand: AtomicUsize::new(0),
                     sweep: AtomicUsize::new(0),
-                    probation: AtomicU32::new(crate::clock::SHARE_ONE),
+                    probation: Fifo::new(len * SLOTS / PROBATION_SLOTS_PER_RECORD),
+                    capacity: (len * SLOTS * 4 / 5).max(1),
                     evictions: AtomicU32::new(0),
                     tick_every: ((len * SLOTS / 8) as u32).clamp(16, 1 << 16),
                     lap_reciprocal: (crate::clock::LAP_UNITS << 32) / (len * SLOTS) as u64,
