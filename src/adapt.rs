@@ -14,7 +14,8 @@
 //! and takes the step, so a step is never taken twice.
 
 use crate::clock::SHARE_ONE;
-use crate::sync::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use crate::sync::hint::{AtomicI32, AtomicU32, AtomicU64};
+use crate::sync::Ordering;
 
 /// A period lasts this many capacities' worth of requests (hits + misses).
 const PERIOD_CAPACITIES: u64 = 10;

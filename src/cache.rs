@@ -608,7 +608,11 @@ where
             } else {
                 Admit::Probation
             };
-            let stamp = clock::initial(self.shards.get(self.shards.of_bucket(slot.bucket)), admit);
+            let stamp = clock::initial(
+                &self.policy,
+                self.shards.get(self.shards.of_bucket(slot.bucket)),
+                admit,
+            );
             table.publish(slot, node, stamp);
             // Pairs with the same fence in a rival inserter: at least one of
             // two concurrent inserters of a key sees the other's publication.

@@ -1,23 +1,37 @@
-//! The eviction policy: per-shard CLOCK with small saturating counters.
+//! The eviction policy: S3-FIFO laid over per-shard CLOCK.
 //!
-//! Each slot has a CLOCK counter (`Bucket::freq`, 0..=[`MAX_FREQ`]). A hit
-//! bumps it with one relaxed load and, only if it is not saturated, one
-//! relaxed store: lossy on purpose (two racing hits may count once), and a
-//! hot entry costs no write at all. A shard's hand visits its buckets in
-//! order; for each occupied slot it
+//! Each slot has a policy byte (`Bucket::freq`): a 2-bit saturating hit
+//! count, a "main" bit, and a 5-bit stamp of where the shard's hand was when
+//! the entry was inserted or last aged. A hit bumps the count with one
+//! relaxed load and, only if it is not saturated, one relaxed store: lossy on
+//! purpose (two racing hits may count once), and a hot entry costs no write.
 //!
-//! 1. evicts the entry if it may have a TTL and has expired (expired entries
-//!    are the first victims),
-//! 2. evicts it if its counter is 0,
-//! 3. otherwise decrements the counter (a second chance per unit of count).
+//! The cache has two parts, as in S3-FIFO (Yang et al., SOSP'23):
 //!
-//! The work per eviction is bounded: after [`SWEEP_BUCKETS`] buckets without a
-//! zero counter the hand takes the lowest-counted entry it saw, so no insert
-//! ever walks a whole shard. Everything the hand reads lives in the bucket
-//! line; it dereferences a node only to check a TTL.
+//! - **probation** (a small share of the capacity): new keys, once the cache
+//!   is full. Each shard queues them in insertion order
+//!   ([`crate::probation::Fifo`]). While the queue is longer than the target
+//!   share, the evictor pops its head: an entry hit while queued is promoted
+//!   to main, one that was not is evicted and its tag remembered in the
+//!   ghost ([`crate::ghost`]);
+//! - **main**: entries promoted from probation, keys the ghost remembers (a
+//!   key that comes back soon after being evicted from probation was not a
+//!   one-hit wonder), and the keys that filled the cache (as in
+//!   quick_cache: a loop's first pass stays cached). The shard's hand runs
+//!   CLOCK over main: expired entries first, an entry is judged once a lap
+//!   (its stamp), a zero count is evicted, other counts are decremented.
 //!
-//! The policy is kept behind this small interface (`on_hit`, `INITIAL_FREQ`,
-//! [`sweep`], [`sweep_expired`]) so it can change without touching the table.
+//! The target share adapts to the workload ([`crate::adapt`]): recency-heavy
+//! traces want a long probation, loops and scans a short one.
+//!
+//! The work per eviction is bounded: at most [`POPS_PER_EVICTION`] queue
+//! records, then at most [`SWEEP_BUCKETS`] buckets of the hand, after which
+//! the best-ranked candidate seen is taken. Everything the hand reads lives
+//! in the bucket line; it dereferences a node only to check a TTL.
+//!
+//! The table sees only this small interface (`initial`, `on_hit`,
+//! `enqueue`, [`sweep`], [`evict_local`], [`sweep_expired`]), so the policy
+//! can change without touching the table.
 
 use crate::adapt::Climber;
 use crate::entry::Entry;
@@ -113,13 +127,26 @@ fn rank(f: u8, age: u64) -> u64 {
 /// new entry may sit just ahead of the hand. The stamp makes the hand pass
 /// over entries it has not had time to see since they were stamped.
 #[inline]
-pub(crate) fn initial(shard: &Shard, admit: Admit) -> u8 {
-    let stamp = stamp_at(shard, shard.hand.load(Ordering::Relaxed)) << STAMP_SHIFT;
+pub(crate) fn initial(policy: &Policy, shard: &Shard, admit: Admit) -> u8 {
     match admit {
-        Admit::Probation => stamp,
-        Admit::Filling => stamp | MAIN,
-        Admit::Remembered => stamp | MAIN | 1,
+        Admit::Probation => queue_stamp(policy, shard) << STAMP_SHIFT,
+        Admit::Filling => {
+            (stamp_at(shard, shard.hand.load(Ordering::Relaxed)) << STAMP_SHIFT) | MAIN
+        }
+        Admit::Remembered => {
+            (stamp_at(shard, shard.hand.load(Ordering::Relaxed)) << STAMP_SHIFT) | MAIN | 1
+        }
     }
+}
+
+/// The probation queue's position in stamp units (1/8 of the queue's target
+/// length, modulo 4 lengths). Probation entries are stamped with it, so that
+/// their age counts the new keys queued behind them, not the moves of
+/// main's hand.
+#[inline]
+fn queue_stamp(policy: &Policy, shard: &Shard) -> u8 {
+    let unit = (probation_limit(policy, shard) / LAP_UNITS as usize).max(1);
+    ((shard.probation.pushed() / unit) as u64 % STAMP_MOD) as u8
 }
 
 /// Where a new entry starts.
@@ -204,11 +231,9 @@ fn evict_probation<'g, K: 'g, V: 'g>(
     guard: &'g Guard,
     evict: &mut impl FnMut(Slot, Shared<'g, Entry<K, V>>) -> bool,
 ) -> Option<Reason> {
-    let target = u64::from(policy.climber.target.load(Ordering::Relaxed));
-    let limit = ((shard.capacity as u64 * target) >> 16) as usize;
     let mut now = None;
     for _ in 0..POPS_PER_EVICTION {
-        if shard.probation.len() <= limit {
+        if !probation_over(policy, shard) {
             return None;
         }
         let (pos, tag) = shard.probation.pop()?;
@@ -253,6 +278,20 @@ fn evict_probation<'g, K: 'g, V: 'g>(
     None
 }
 
+/// Whether `shard`'s probation queue is longer than the target share of its
+/// capacity.
+#[inline]
+fn probation_over(policy: &Policy, shard: &Shard) -> bool {
+    shard.probation.len() > probation_limit(policy, shard)
+}
+
+/// The target length of `shard`'s probation queue.
+#[inline]
+fn probation_limit(policy: &Policy, shard: &Shard) -> usize {
+    let target = u64::from(policy.climber.target.load(Ordering::Relaxed));
+    ((shard.capacity as u64 * target) >> 16) as usize
+}
+
 /// Queues a new probation entry at `slot` (with tag `tag`) in its shard.
 #[inline]
 pub(crate) fn enqueue(shards: &Shards, slot: Slot, tag: u8) {
@@ -261,6 +300,10 @@ pub(crate) fn enqueue(shards: &Shards, slot: Slot, tag: u8) {
         .probation
         .push((slot.bucket - shard.start) * SLOTS + slot.index, tag);
 }
+
+/// A probation entry that main's hand finds this old (in queue stamp units:
+/// two target lengths of the queue) has outlived any queue position it had.
+const ORPHAN_AGE: u64 = 2 * LAP_UNITS;
 
 /// Rank of a probation entry met by main's hand: only a last resort (its
 /// record may have been lost), oldest first.
@@ -286,6 +329,7 @@ fn sweep_main<'g, K: 'g, V: 'g>(
     let steps = lap.min(SWEEP_BUCKETS * SLOTS);
     // One stamp for the whole (short) sweep, and no division per slot.
     let now = stamp_at(shard, start);
+    let mut queued = None;
     let mut at = start % lap;
     // Fallback candidate; a lower rank is a better victim.
     let mut best: Option<Candidate<'g, K, V>> = None;
@@ -323,8 +367,29 @@ fn sweep_main<'g, K: 'g, V: 'g>(
             return Some(Reason::Expired);
         }
         let f = bucket.freq[i].load(Ordering::Relaxed);
-        let age = elapsed(f, now);
+        let age = if f & MAIN == 0 {
+            elapsed(f, *queued.get_or_insert_with(|| queue_stamp(policy, shard)))
+        } else {
+            elapsed(f, now)
+        };
         let rank = if f & MAIN == 0 {
+            if age >= ORPHAN_AGE {
+                // A probation entry the queue has lost track of (its record
+                // was overwritten or raced): judge it like main's entries.
+                if f & FREQ_MASK != 0 {
+                    bucket.freq[i].store(
+                        MAIN | ((f & FREQ_MASK) - 1) | (now << STAMP_SHIFT),
+                        Ordering::Relaxed,
+                    );
+                    continue;
+                }
+                if evict(slot, p) {
+                    policy.ghost.record(b, tag_at(ctrl, i));
+                    shard.hand.store(pos + 1, Ordering::Relaxed);
+                    return Some(Reason::Capacity);
+                }
+                continue;
+            }
             ORPHAN_RANK + STAMP_MOD - age
         } else if age < LAP_UNITS {
             // Seen (or promoted) less than a lap ago: not its turn yet.
@@ -445,6 +510,7 @@ pub(crate) fn evict_local<'g, K: 'g, V: 'g>(
         let ctrl = bucket.ctrl();
         let shard = shards.get(shards.of_bucket(b));
         let now = stamp_at(shard, shard.hand.load(Ordering::Relaxed));
+        let queued = queue_stamp(policy, shard);
         for i in 0..SLOTS {
             if !is_occupied(ctrl, i) {
                 continue;
@@ -461,7 +527,8 @@ pub(crate) fn evict_local<'g, K: 'g, V: 'g>(
                 return Some(Reason::Expired);
             }
             let f = bucket.freq[i].load(Ordering::Relaxed);
-            let r = rank(f, elapsed(f, now));
+            let age = elapsed(f, if f & MAIN == 0 { queued } else { now });
+            let r = rank(f, age);
             if best.is_none_or(|(b, ..)| r < b) {
                 best = Some((
                     r,

@@ -12,27 +12,22 @@
 //! keys match some record by chance) admits the other one. Neither can cost
 //! more than a slightly worse choice of victim.
 
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::hint::AtomicU32;
+use crate::sync::Ordering;
 use crate::table::Home;
 
 /// One ghost word per bucket of the table.
 pub(crate) struct Ghost {
-    #[cfg(not(clockcache_loom))]
     words: crate::zeroed::ZeroedSlice<AtomicU32>,
-    #[cfg(clockcache_loom)]
-    words: Box<[AtomicU32]>,
 }
 
 impl Ghost {
     /// A ghost for a table of `buckets` buckets, or `None` if the allocation
     /// fails.
     pub(crate) fn try_new(buckets: usize) -> Option<Self> {
-        #[cfg(not(clockcache_loom))]
         // SAFETY: an all-zero `AtomicU32` is a valid 0 (no record: tags are
         // never 0), and its alignment is 4.
         let words = unsafe { crate::zeroed::ZeroedSlice::new(buckets) }?;
-        #[cfg(clockcache_loom)]
-        let words = (0..buckets).map(|_| AtomicU32::new(0)).collect();
         Some(Ghost { words })
     }
 

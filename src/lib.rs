@@ -50,17 +50,28 @@
 //! slot's CLOCK counter with one relaxed store if it is not saturated. No
 //! lock, no shared write for hot entries.
 //!
-//! **Eviction** (`clock.rs`, `shard.rs`, `occupancy.rs`). The bucket array
-//! is split into shards, each with a hand that walks its slots. An insert
-//! that takes the cache over capacity evicts one entry, after its commit,
-//! with the hand of its first bucket's shard: expired entries go first, an
-//! entry is looked at only once a lap (1/16-lap stamps in its CLOCK byte
-//! restore CLOCK's first-in-first-out order although slots are placed by
-//! hash), a zero count is evicted, other counts are decremented. After 8
-//! buckets without a victim the hand takes the entry closest to its turn, so
-//! an insert's work is bounded. When both candidate buckets of a new key are
-//! full and so is the cache, the insert evicts between those two buckets
-//! instead, so entries never drift away from their candidates under churn.
+//! **Eviction** (`clock.rs`, `probation.rs`, `ghost.rs`, `adapt.rs`,
+//! `shard.rs`, `occupancy.rs`). S3-FIFO over per-shard CLOCK. The bucket
+//! array is split into shards. An insert that takes the cache over capacity
+//! evicts one entry, after its commit, in the shard of its first bucket.
+//! Once the cache is full, new keys enter on *probation*: each shard queues
+//! them in a small lossy FIFO of `(slot, tag)` records. While the queue is
+//! longer than its target share, the evictor pops the oldest record: an
+//! entry hit meanwhile is promoted to *main*, one that was not is evicted
+//! and its tag remembered in the *ghost* (one `u32` per bucket holding the
+//! tags of the last four such evictions). A new key the ghost remembers, and
+//! every key that fills the cache, enters main directly. Main is CLOCK: the
+//! shard's hand walks its slots, expired entries go first, an entry is
+//! judged once a lap (lap stamps in its policy byte restore CLOCK's
+//! first-in-first-out order although slots are placed by hash), a zero
+//! count is evicted, other counts are decremented; after 8 buckets without a
+//! victim it takes the entry closest to its turn, so an insert's work is
+//! bounded. A hill climber moves the probation target (1%–25%) in the
+//! direction that raised the hit ratio over the last period of ten
+//! capacities' worth of requests, read from the stats on the eviction path.
+//! When both candidate buckets of a new key are full and so is the cache, the
+//! insert evicts between those two buckets instead (unhit probation entries
+//! first), so entries never drift away from their candidates under churn.
 //!
 //! **Expiry** (`expiry.rs`). Deadlines are nanoseconds since the cache was
 //! built, computed on insert with a precise `quanta` read and checked on
@@ -74,7 +85,9 @@
 //! **What each atomic guards.** Control word: slot ownership (a byte leaves
 //! `EMPTY` only by its claimer's CAS and returns to it only by the releaser
 //! that unlinked the entry) and the tag readers filter on. Slot pointer: the truth about which node is current, changed only by
-//! CAS. CLOCK counters: policy hints, lossy. Overflow count: an upper bound
+//! CAS. Policy bytes, ghost words, probation queues and the climber:
+//! policy hints, lossy (a lost update costs hit ratio, never safety: every
+//! eviction goes through the slot's CAS). Overflow count: an upper bound
 //! on entries probing past the bucket. `len`: published entries (pending or
 //! committed), used to decide when to evict. Hands and sweep cursors: just
 //! positions. Stats: per-thread striped counters.

@@ -16,7 +16,8 @@
 //! go through the table's CAS, so a stale record can never free a live
 //! entry twice or touch a pending one.
 
-use crate::sync::{AtomicU32, AtomicUsize, Ordering};
+use crate::sync::hint::{AtomicU32, AtomicUsize};
+use crate::sync::Ordering;
 
 /// Bits of a record that hold the slot's position within its shard.
 pub(crate) const POS_BITS: u32 = 24;
@@ -49,6 +50,12 @@ impl Fifo {
             .load(Ordering::Relaxed)
             .saturating_sub(head)
             .min(self.cells.len())
+    }
+
+    /// Records pushed so far (a running count).
+    #[inline]
+    pub(crate) fn pushed(&self) -> usize {
+        self.tail.load(Ordering::Relaxed)
     }
 
     /// Queues the entry at position `pos` of the shard, with tag `tag`.

@@ -10,7 +10,8 @@
 use crossbeam_utils::CachePadded;
 
 use crate::probation::{Fifo, POS_BITS};
-use crate::sync::{AtomicU32, AtomicUsize, Ordering};
+use crate::sync::hint::AtomicU32;
+use crate::sync::{AtomicUsize, Ordering};
 use crate::table::SLOTS;
 
 /// The probation queue has one record per this many slots of the shard

@@ -8,21 +8,29 @@
 
 #[cfg(not(clockcache_loom))]
 pub(crate) use std::sync::atomic::{
-    fence, AtomicBool, AtomicI32, AtomicIsize, AtomicU16, AtomicU32, AtomicU64, AtomicU8,
-    AtomicUsize,
+    fence, AtomicBool, AtomicIsize, AtomicU16, AtomicU64, AtomicU8, AtomicUsize,
 };
 #[cfg(not(clockcache_loom))]
 pub(crate) use std::sync::Arc;
 
 #[cfg(clockcache_loom)]
 pub(crate) use loom::sync::atomic::{
-    fence, AtomicBool, AtomicI32, AtomicIsize, AtomicU16, AtomicU32, AtomicU64, AtomicU8,
-    AtomicUsize,
+    fence, AtomicBool, AtomicIsize, AtomicU16, AtomicU64, AtomicU8, AtomicUsize,
 };
 #[cfg(clockcache_loom)]
 pub(crate) use loom::sync::Arc;
 
 pub(crate) use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+
+/// Atomics that only carry eviction-policy hints (the probation queues, the
+/// ghost, the climber): every use is relaxed and lossy by design, and no
+/// decision that safety depends on reads them (evictions still go through
+/// the table's CAS). Loom builds keep them as plain `std` atomics, outside
+/// the model, so that loom's search is spent on the table's protocol
+/// instead of on interleavings of hints that cannot break it.
+pub(crate) mod hint {
+    pub(crate) use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize};
+}
 pub(crate) use std::sync::atomic::Ordering;
 
 /// Pins threads to the epoch and says when retired nodes may be reclaimed.
