@@ -129,7 +129,6 @@ mod shard;
 mod stats;
 mod sync;
 mod table;
-#[cfg(not(clockcache_loom))]
 mod zeroed;
 
 #[cfg(feature = "async")]
