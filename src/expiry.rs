@@ -8,6 +8,7 @@
 //! the coarse clock's lag after it expired, and a stalled or absent upkeep
 //! thread cannot make an entry live forever: see [`TimeSource::is_expired`].
 
+#[cfg(not(miri))]
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use crate::sync::{Arc, AtomicU64, Ordering};
 pub(crate) const NEVER: u64 = u64::MAX;
 
 /// How often clockcache's process-wide upkeep thread refreshes the coarse time.
+#[cfg(not(miri))]
 const UPKEEP_INTERVAL: Duration = Duration::from_millis(1);
 
 /// Within this many nanoseconds of a deadline the coarse reading is not
@@ -29,12 +31,10 @@ const COARSE_SLACK_NS: u64 = 10_000_000;
 /// never stops). Only one upkeep thread can exist per process; if somebody
 /// else owns it we cannot know when they stop it (quanta then freezes the
 /// coarse time), so we read the precise clock instead.
+#[cfg(not(miri))]
 fn owns_upkeep() -> bool {
     static OWNED: OnceLock<bool> = OnceLock::new();
     *OWNED.get_or_init(|| {
-        if cfg!(miri) {
-            return false;
-        }
         match quanta::Upkeep::new_with_clock(UPKEEP_INTERVAL, system_clock().clone()).start() {
             Ok(handle) => {
                 // The handle stops the thread when dropped; the coarse time
@@ -50,6 +50,7 @@ fn owns_upkeep() -> bool {
 /// The one system clock of the process: every cache built without an
 /// explicit clock, and the upkeep thread, read clones of it, so coarse and
 /// precise readings share one calibration and one time base.
+#[cfg(not(miri))]
 fn system_clock() -> &'static quanta::Clock {
     static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
     CLOCK.get_or_init(quanta::Clock::new)
@@ -75,9 +76,16 @@ impl ManualClock {
 
 enum Kind {
     /// Coarse reads (`Clock::recent`) with a precise fallback near deadlines.
+    #[cfg_attr(miri, allow(dead_code))]
     Coarse(quanta::Clock),
     /// Every read is precise (`Clock::now`): user-supplied and mock clocks.
     Precise(quanta::Clock),
+    /// Miri only, the default source: `std::time::Instant` readings since the
+    /// held instant (when the cache was built). quanta's `Clock::new()` runs
+    /// `cpuid` and `rdtsc`, inline assembly that Miri cannot execute, while
+    /// Miri does emulate `Instant` (and `thread::sleep` advances it).
+    #[cfg(miri)]
+    Std(std::time::Instant),
     #[cfg(clockcache_loom)]
     Manual(ManualClock),
 }
@@ -96,6 +104,7 @@ fn ttl_nanos(ttl: Duration) -> u64 {
 impl TimeSource {
     /// The default source: the system clock, read coarsely when clockcache
     /// owns the process's upkeep thread, precisely otherwise.
+    #[cfg(not(miri))]
     pub(crate) fn system() -> Self {
         let clock = system_clock().clone();
         let coarse = owns_upkeep();
@@ -106,6 +115,19 @@ impl TimeSource {
             Kind::Precise(clock)
         };
         TimeSource { kind, start }
+    }
+
+    /// The default source under Miri: precise `std::time::Instant` readings
+    /// (see [`Kind::Std`]); there is no upkeep thread and no coarse clock.
+    #[cfg(miri)]
+    pub(crate) fn system() -> Self {
+        // `start` is not read for `Kind::Std`; a mock clock supplies a
+        // `quanta::Instant` without running quanta's clock detection.
+        let (placeholder, _) = quanta::Clock::mock();
+        TimeSource {
+            kind: Kind::Std(std::time::Instant::now()),
+            start: placeholder.now(),
+        }
     }
 
     /// A user-supplied clock (for example `quanta::Clock::mock()`), read
@@ -134,6 +156,8 @@ impl TimeSource {
     pub(crate) fn now(&self) -> u64 {
         match &self.kind {
             Kind::Coarse(c) | Kind::Precise(c) => self.since_start(c.now()),
+            #[cfg(miri)]
+            Kind::Std(origin) => ttl_nanos(origin.elapsed()),
             #[cfg(clockcache_loom)]
             Kind::Manual(m) => m.0.load(Ordering::SeqCst),
         }
