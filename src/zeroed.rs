@@ -7,7 +7,7 @@
 //! placed at the first 64-byte boundary inside the allocation.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::ops::Deref;
+use std::ops::{Deref, Index};
 use std::ptr::NonNull;
 
 const LINE: usize = 64;
@@ -52,6 +52,41 @@ impl<T> ZeroedSlice<T> {
             layout,
         })
     }
+}
+
+impl<T> ZeroedSlice<T> {
+    /// The number of elements, read without going through [`Deref`].
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// One element, without going through [`Deref`]: the same bounds check and
+/// address as slice indexing. Under Miri's Tree Borrows, the `&[T]` that
+/// `Deref` creates is retagged element by element (it looks for interior
+/// mutability), so a table lookup through it costs time proportional to the
+/// whole table there; a reference to the one element costs O(1).
+impl<T> Index<usize> for ZeroedSlice<T> {
+    type Output = T;
+
+    #[inline]
+    fn index(&self, i: usize) -> &T {
+        if i >= self.len {
+            out_of_bounds(i, self.len);
+        }
+        // SAFETY: `i < len`, so the element is inside the allocation, is an
+        // initialised and aligned `T` (see `deref`) and is owned by self.
+        unsafe { &*self.data.as_ptr().add(i) }
+    }
+}
+
+/// The panic of a failed bounds check, kept out of line as `std` does.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn out_of_bounds(i: usize, len: usize) -> ! {
+    panic!("index out of bounds: the len is {len} but the index is {i}")
 }
 
 impl<T> Deref for ZeroedSlice<T> {
