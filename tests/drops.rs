@@ -294,7 +294,8 @@ fn remove() {
 fn eviction() {
     let c = Counters::new();
     let cache = TCache::new(10);
-    for id in 0..1000 {
+    let n = if cfg!(miri) { 300 } else { 1000 };
+    for id in 0..n {
         put(&cache, c, id, id);
         if id % 3 == 0 {
             let _ = cache.get(&id);
@@ -302,8 +303,8 @@ fn eviction() {
     }
     let stats = cache.stats();
     assert!(cache.len() <= 10, "len {}", cache.len());
-    assert_eq!(stats.inserts, 1000);
-    assert_eq!(stats.evictions as usize + cache.len(), 1000, "{stats:?}");
+    assert_eq!(stats.inserts, n);
+    assert_eq!(stats.evictions + cache.len() as u64, n, "{stats:?}");
     drop(cache);
     c.assert_balanced();
 }
@@ -365,8 +366,14 @@ fn expiry_write_side_sweep() {
     let c = Counters::new();
     // One shard, so the sweep cursor visits every bucket in turn; room for
     // all inserts, so neither the hand nor a lookup reclaims anything.
-    let (cache, mock) = mock_cache(1000, Some(1));
-    for id in 0..100 {
+    // (A smaller table under Miri, so that a lap of the sweep is shorter.)
+    let (capacity, expiring, most) = if cfg!(miri) {
+        (300, 30, 240)
+    } else {
+        (1000, 100, 800)
+    };
+    let (cache, mock) = mock_cache(capacity, Some(1));
+    for id in 0..expiring {
         cache.insert_with_ttl(
             TrackedKey::new(c, id),
             TrackedVal::new(c, id),
@@ -375,12 +382,15 @@ fn expiry_write_side_sweep() {
     }
     mock.increment(Duration::from_millis(20));
     let mut inserted = 0;
-    while inserted < 800 && cache.stats().expirations < 100 {
+    while inserted < most && cache.stats().expirations < expiring {
         put(&cache, c, 1000 + inserted, inserted);
         inserted += 1;
     }
     let stats = cache.stats();
-    assert_eq!(stats.expirations, 100, "{stats:?} after {inserted} inserts");
+    assert_eq!(
+        stats.expirations, expiring,
+        "{stats:?} after {inserted} inserts"
+    );
     assert_eq!(stats.evictions, 0, "{stats:?}");
     assert_eq!(cache.len(), inserted as usize);
     drop(cache);
@@ -522,7 +532,10 @@ fn invalidate_pattern() {
 /// keys; then every object must be dropped exactly once.
 fn multi_threaded_scenario(capacity: usize) {
     const T: u64 = 4;
-    const OPS: u64 = 20_000;
+    // Few operations under Miri, which interleaves the threads on one core
+    // (checking every access for data races) at a few dozen operations a
+    // second.
+    const OPS: u64 = if cfg!(miri) { 150 } else { 20_000 };
     const KEYS: u64 = 128;
     let c = Counters::new();
     let (cache, mock) = mock_cache(capacity, None);

@@ -3,6 +3,11 @@
 //! cores in `--release`.
 //!
 //! Run: `cargo test --release --test stress`
+//!
+//! Not under Miri, which would take hours over them: ThreadSanitizer and
+//! AddressSanitizer run them (`.ci/sanitizers.sh`), and the Miri suites run
+//! small multi-threaded cases (tests/drops.rs, tests/regressions.rs).
+#![cfg(not(miri))]
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
