@@ -128,18 +128,19 @@ mod tests {
 
     #[test]
     fn concurrent_pushes_and_pops_lose_nothing_when_it_fits() {
+        const N: usize = if cfg!(miri) { 200 } else { 10_000 };
         let q = Fifo::new(1 << 16);
         std::thread::scope(|s| {
             for t in 0..2 {
                 let q = &q;
                 s.spawn(move || {
-                    for p in 0..10_000 {
-                        q.push(t * 10_000 + p, 3);
+                    for p in 0..N {
+                        q.push(t * N + p, 3);
                     }
                 });
             }
         });
-        let mut seen = vec![false; 20_000];
+        let mut seen = vec![false; 2 * N];
         while let Some((p, tag)) = q.pop() {
             assert_eq!(tag, 3);
             assert!(!seen[p], "record {p} popped twice");
