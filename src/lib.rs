@@ -1,8 +1,9 @@
 //! # clockcache
 //!
 //! A lock-free concurrent in-memory cache: a sharded hash table with
-//! epoch-based reclamation, per-shard CLOCK eviction and lazy TTL expiry on a
-//! coarse clock, with no background maintenance.
+//! epoch-based reclamation, per-shard CLOCK eviction behind an S3-FIFO
+//! probation queue, and lazy TTL expiry on a coarse clock, with no
+//! background maintenance.
 //!
 //! ```
 //! use clockcache::Cache;
