@@ -337,7 +337,8 @@ pub struct TraceResult {
     pub clock: f64,
     /// One per [`Report::subjects`].
     pub subjects: Vec<f64>,
-    /// With [`Config::threads`] threads; empty when `threads <= 1`.
+    /// With [`Config::threads`] threads, one per [`Report::subjects`] and
+    /// then exact LRU under a lock; empty when `threads <= 1`.
     pub concurrent: Vec<f64>,
 }
 
@@ -450,6 +451,7 @@ pub fn run(cfg: &Config) -> Report {
             for s in &names {
                 header.push_str(&format!(" {s} ×{} |", cfg.threads));
             }
+            header.push_str(&format!(" LRU ×{} |", cfg.threads));
         }
         println!("{header}");
         println!(
@@ -484,7 +486,10 @@ pub fn run(cfg: &Config) -> Report {
                     .push(pct(replay(make(s, row.capacity).as_ref(), &keys, 1), n));
             }
             if cfg.threads > 1 {
-                for s in &names {
+                // Exact LRU under a lock replayed the same way is the
+                // reference for what the concurrent replay itself costs
+                // (threads missing the same key at once, reordering).
+                for s in names.iter().copied().chain(["lru"]) {
                     let h = replay(make(s, row.capacity).as_ref(), &keys, cfg.threads);
                     res.concurrent.push(pct(h, n));
                 }
@@ -609,6 +614,11 @@ fn print_means(report: &Report, threads: usize) {
                 Box::new(move |r| r.concurrent[i]),
             ));
         }
+        let lru = report.subjects.len();
+        lines.push((
+            format!("LRU (exact, locked) ×{threads}"),
+            Box::new(move |r| r.concurrent[lru]),
+        ));
     }
     for (name, get) in &lines {
         let cells: Vec<String> = fractions
