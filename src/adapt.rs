@@ -64,20 +64,21 @@ impl Climber {
     }
 
     /// Closes the current period if it is long enough (given the cache's
-    /// running hit and miss counts) and moves the target.
-    pub(crate) fn observe(&self, hits: u64, misses: u64) {
+    /// running hit and miss counts) and moves the target. Returns whether
+    /// this call closed a period (then the caller also reviews the door).
+    pub(crate) fn observe(&self, hits: u64, misses: u64) -> bool {
         let requests = hits.wrapping_add(misses);
         let start = self.start_requests.load(Ordering::Relaxed);
         let len = requests.wrapping_sub(start);
         if len < self.period || len > u64::MAX / 2 {
-            return;
+            return false;
         }
         if self
             .start_requests
             .compare_exchange(start, requests, Ordering::Relaxed, Ordering::Relaxed)
             .is_err()
         {
-            return; // another thread closed this period
+            return false; // another thread closed this period
         }
         let period_hits = hits.wrapping_sub(self.start_hits.swap(hits, Ordering::Relaxed));
         let ratio =
@@ -98,5 +99,6 @@ impl Climber {
             target.clamp(i64::from(MIN_TARGET), i64::from(MAX_TARGET)) as u32,
             Ordering::Relaxed,
         );
+        true
     }
 }

@@ -11,6 +11,7 @@ use crossbeam_utils::{Backoff, CachePadded};
 use crate::builder::CacheBuilder;
 use crate::clock::{self, Admit, Policy, Reason};
 use crate::counter::{self, CounterValue};
+use crate::door::Door;
 use crate::entry::Entry;
 use crate::error::CacheError;
 use crate::expiry::{TimeSource, NEVER};
@@ -238,6 +239,17 @@ where
 
     /// Inserts or overwrites `key` with the cache's default TTL (none unless
     /// the builder set one). Overwriting replaces both value and TTL.
+    ///
+    /// **Admission.** While the cache has room, every insert is stored. Once
+    /// it is full, a new key may be turned away on its first insert (like
+    /// moka's TinyLFU admission): when recent new keys were almost never read
+    /// again before eviction (a Zipf tail, a loop, a scan), storing one more
+    /// would only evict a better entry, so the key's fingerprint is
+    /// remembered instead and the key is stored the next time it is
+    /// inserted. The cache measures this and stops turning keys away as
+    /// soon as new keys start being read again. Overwrites of existing keys
+    /// and counters ([`incr`](Self::incr)) are always stored; turned-away
+    /// inserts are counted in [`CacheStats::rejections`].
     pub fn insert(&self, key: K, value: V) {
         let deadline = self.inner.default_deadline();
         self.inner.put(key, value, deadline);
@@ -266,7 +278,9 @@ where
     /// if there is no live entry. `init` runs at most once, outside any epoch
     /// pin; if another thread inserts the key meanwhile, its value wins and
     /// is returned. (This is not single-flight: concurrent callers may each
-    /// run `init`; the async backend offers single-flight loading.)
+    /// run `init`; the async backend offers single-flight loading.) A full
+    /// cache may decline to store the new value, as [`insert`](Self::insert)
+    /// explains; it is returned all the same.
     pub fn get_or_insert_with(&self, key: K, init: impl FnOnce() -> V) -> V
     where
         V: Clone,
@@ -568,7 +582,10 @@ where
                 self.count_eviction(reason);
                 if shard.tick() {
                     let (hits, misses) = self.stats.requests();
-                    self.policy.climber.observe(hits, misses);
+                    if self.policy.climber.observe(hits, misses) {
+                        let (promoted, dropped) = self.shards.departures();
+                        self.policy.door.review(promoted, dropped);
+                    }
                 }
                 return true;
             }
@@ -767,6 +784,24 @@ where
         }
     }
 
+    /// Whether the admission door turns away `key` (with `hash`): the cache
+    /// is full, the door is closed, the key has no entry, the ghost does not
+    /// remember it and it is not a probe (see [`crate::door`]). A key turned
+    /// away is remembered in the ghost, so its next insert gets in.
+    fn turns_away(&self, hash: u64, key: &K, guard: &Guard) -> bool {
+        if !self.policy.door.is_closed() || !self.occupancy.is_full() || Door::is_probe(hash) {
+            return false;
+        }
+        let home = self.table.home(hash);
+        let tag = tag_of(hash);
+        if self.policy.ghost.contains(home, tag) || self.table.find(hash, key, guard).is_some() {
+            return false;
+        }
+        self.policy.ghost.record(home.first, tag);
+        self.stats.incr(Stat::Rejection);
+        true
+    }
+
     /// Insert-or-overwrite.
     fn put(&self, key: K, value: V, deadline: u64) {
         if self.capacity == 0 {
@@ -774,6 +809,9 @@ where
         }
         let hash = hash_of(&self.hasher, &key);
         let guard = self.reclaim.pin();
+        if self.turns_away(hash, &key, &guard) {
+            return;
+        }
         let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
         // SAFETY: `node` is ours until linked; linked nodes are freed only
         // through `retire`, after `guard` is dropped.
@@ -803,6 +841,9 @@ where
     {
         let hash = hash_of(&self.hasher, &key);
         let guard = self.reclaim.pin();
+        if self.turns_away(hash, &key, &guard) {
+            return value;
+        }
         let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
         // SAFETY: as in `put`.
         let e = unsafe { node.deref() };

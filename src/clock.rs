@@ -34,6 +34,7 @@
 //! can change without touching the table.
 
 use crate::adapt::Climber;
+use crate::door::{Door, PROBE_EVERY};
 use crate::entry::Entry;
 use crate::expiry::TimeSource;
 use crate::ghost::Ghost;
@@ -75,6 +76,8 @@ pub(crate) struct Policy {
     pub(crate) ghost: Ghost,
     /// Adapts the target share of probation entries.
     pub(crate) climber: Climber,
+    /// Turns new keys away from a full cache while probation yields nothing.
+    pub(crate) door: Door,
 }
 
 impl Policy {
@@ -82,6 +85,7 @@ impl Policy {
         Some(Policy {
             ghost: Ghost::try_new(buckets)?,
             climber: Climber::new(capacity),
+            door: Door::new(),
         })
     }
 }
@@ -268,9 +272,11 @@ fn evict_probation<'g, K: 'g, V: 'g>(
                 MAIN | ((f & FREQ_MASK) - 1) | (stamp << STAMP_SHIFT),
                 Ordering::Relaxed,
             );
+            shard.count_departure(true);
             continue;
         }
         if evict(slot, p) {
+            shard.count_departure(false);
             policy.ghost.record(slot.bucket, tag);
             return Some(Reason::Capacity);
         }
@@ -289,7 +295,14 @@ fn probation_over(policy: &Policy, shard: &Shard) -> bool {
 #[inline]
 fn probation_limit(policy: &Policy, shard: &Shard) -> usize {
     let target = u64::from(policy.climber.target.load(Ordering::Relaxed));
-    ((shard.capacity as u64 * target) >> 16) as usize
+    let limit = (shard.capacity as u64 * target) >> 16;
+    // With the door closed only probes join the queue: a shorter queue keeps
+    // them as many requests as newcomers stayed with the door open.
+    if policy.door.is_closed() {
+        (limit / PROBE_EVERY) as usize
+    } else {
+        limit as usize
+    }
 }
 
 /// Queues a new probation entry at `slot` (with tag `tag`) in its shard.

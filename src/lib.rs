@@ -118,6 +118,7 @@ mod builder;
 mod cache;
 mod clock;
 mod counter;
+mod door;
 mod entry;
 mod error;
 mod expiry;

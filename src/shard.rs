@@ -10,7 +10,7 @@
 use crossbeam_utils::CachePadded;
 
 use crate::probation::{Fifo, POS_BITS};
-use crate::sync::hint::AtomicU32;
+use crate::sync::hint::{AtomicU32, AtomicU64};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::table::SLOTS;
 
@@ -42,6 +42,10 @@ pub(crate) struct Shard {
     /// tick of the policy's climber.
     evictions: AtomicU32,
     tick_every: u32,
+    /// Entries that left probation promoted (read while there) and evicted
+    /// (lossy running totals, for the door's yield).
+    promoted: AtomicU64,
+    dropped: AtomicU64,
     /// `(16 << 32) / (len * SLOTS)`: turns a hand position into 1/16ths of a
     /// lap with a multiplication (see `clock::stamp_at`).
     pub(crate) lap_reciprocal: u64,
@@ -56,6 +60,17 @@ impl Shard {
         let n = self.evictions.load(Ordering::Relaxed).wrapping_add(1);
         self.evictions.store(n, Ordering::Relaxed);
         n.is_multiple_of(self.tick_every)
+    }
+
+    /// Counts an entry leaving probation: `promoted` if it was read there.
+    #[inline]
+    pub(crate) fn count_departure(&self, promoted: bool) {
+        let c = if promoted {
+            &self.promoted
+        } else {
+            &self.dropped
+        };
+        c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     }
 }
 
@@ -94,6 +109,8 @@ impl Shards {
                     probation: Fifo::new(len * SLOTS / PROBATION_SLOTS_PER_RECORD),
                     capacity: (len * SLOTS * 4 / 5).max(1),
                     evictions: AtomicU32::new(0),
+                    promoted: AtomicU64::new(0),
+                    dropped: AtomicU64::new(0),
                     tick_every: ((len * SLOTS / 8) as u32).clamp(16, 1 << 16),
                     lap_reciprocal: (crate::clock::LAP_UNITS << 32) / (len * SLOTS) as u64,
                 })
@@ -119,6 +136,17 @@ impl Shards {
     #[inline]
     pub(crate) fn get(&self, i: usize) -> &Shard {
         &self.shards[i]
+    }
+
+    /// Running totals of probation departures over all shards: (promoted,
+    /// evicted).
+    pub(crate) fn departures(&self) -> (u64, u64) {
+        self.shards.iter().fold((0u64, 0u64), |(p, d), s| {
+            (
+                p.wrapping_add(s.promoted.load(Ordering::Relaxed)),
+                d.wrapping_add(s.dropped.load(Ordering::Relaxed)),
+            )
+        })
     }
 }
 

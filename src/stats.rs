@@ -27,6 +27,9 @@ pub struct CacheStats {
     /// Expired entries reclaimed (on access, by the hand, by sweeping or by
     /// `purge_expired`).
     pub expirations: u64,
+    /// New keys a full cache declined to store (see
+    /// [`Cache::insert`](crate::Cache::insert): the admission door).
+    pub rejections: u64,
 }
 
 impl CacheStats {
@@ -58,9 +61,10 @@ pub(crate) enum Stat {
     Removal,
     Eviction,
     Expiration,
+    Rejection,
 }
 
-const STATS: usize = 7;
+const STATS: usize = 8;
 const STRIPES: usize = 64;
 
 /// Counters striped by thread, so that hits on different threads do not
@@ -122,6 +126,7 @@ impl Stats {
             removals: t[Stat::Removal as usize],
             evictions: t[Stat::Eviction as usize],
             expirations: t[Stat::Expiration as usize],
+            rejections: t[Stat::Rejection as usize],
         }
     }
 }

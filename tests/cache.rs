@@ -499,6 +499,7 @@ fn stats_count_events() {
             removals: 1,
             evictions: 1,
             expirations: 1,
+            rejections: 0,
         }
     );
     assert_eq!(s.hit_ratio(), 1.0 / 3.0);

@@ -93,3 +93,95 @@ fn returning_keys_are_remembered() {
         ws.len()
     );
 }
+
+/// Fills a cache of capacity `cap` and then inserts `n` fresh keys that are
+/// never read: probation yields nothing, so the admission door closes.
+fn flood(c: &Cache<u64, u64>, cap: u64, n: u64) {
+    for k in 0..cap {
+        c.insert(k, k);
+    }
+    for k in 1_000_000..1_000_000 + n {
+        if c.get(&k).is_none() {
+            c.insert(k, k);
+        }
+    }
+}
+
+/// Once new keys stop being read again, a full cache turns a new key away
+/// on its first insert and stores it on the next one (the ghost remembers
+/// it); counters and overwrites are always stored.
+#[test]
+fn the_door_closes_on_one_hit_wonders_and_admits_returning_keys() {
+    let cap = 1_000u64;
+    let c: Cache<u64, u64> = Cache::new(cap as usize);
+    flood(&c, cap, 50 * cap);
+    let s = c.stats();
+    assert!(
+        s.rejections > 10 * cap,
+        "the door never closed: {s:?} (one-hit wonders kept being stored)"
+    );
+    assert!(c.len() <= cap as usize);
+    // A fresh key that is turned away is stored when it comes back.
+    let turned_away = (2_000_000..2_001_000u64)
+        .find(|&k| {
+            c.insert(k, k);
+            !c.contains_key(&k)
+        })
+        .expect("no fresh key was turned away with the door closed");
+    c.insert(turned_away, 7);
+    assert_eq!(
+        c.get(&turned_away),
+        Some(7),
+        "a returning key was turned away"
+    );
+    // Counters are never turned away, nor overwrites of existing entries.
+    for k in 3_000_000..3_000_100u64 {
+        assert_eq!(c.incr(k, 1, 10, None), Ok(11));
+        assert_eq!(c.get(&k), Some(11), "counter {k} was not stored");
+    }
+    let resident = (1_000_000..1_000_000 + 50 * cap)
+        .find(|k| c.contains_key(k))
+        .expect("some flooded key is cached");
+    c.insert(resident, 42);
+    assert_eq!(c.get(&resident), Some(42), "an overwrite was turned away");
+}
+
+/// When new keys are read soon after they are inserted (sessions, a
+/// request's working set), the door stays open: every new key is stored.
+#[test]
+fn the_door_stays_open_while_new_keys_are_read_again() {
+    let cap = 1_000u64;
+    let c: Cache<u64, u64> = Cache::new(cap as usize);
+    for k in 0..50 * cap {
+        if c.get(&k).is_none() {
+            c.insert(k, k);
+        }
+        // Each key is read again 50 requests later, as in the corda trace.
+        if k >= 50 {
+            c.get(&(k - 50));
+        }
+    }
+    let s = c.stats();
+    assert_eq!(s.rejections, 0, "{s:?}");
+    assert!(s.hit_ratio() > 0.45, "{s:?}");
+    // After a phase of one-hit wonders closes it, recency opens it again.
+    flood(&c, 0, 50 * cap);
+    assert!(c.stats().rejections > 0);
+    let before = c.stats().rejections;
+    for k in 10_000_000..10_000_000 + 50 * cap {
+        if c.get(&k).is_none() {
+            c.insert(k, k);
+        }
+        if k >= 10_000_050 {
+            c.get(&(k - 50));
+        }
+    }
+    let late = (10_000_000 + 49 * cap..10_000_000 + 50 * cap)
+        .filter(|k| c.contains_key(k))
+        .count();
+    assert!(
+        late as u64 > cap * 9 / 10,
+        "only {late} of the last {cap} new keys are cached ({} turned away since the flood)",
+        c.stats().rejections - before
+    );
+}

@@ -1,0 +1,132 @@
+//! The door: whether a new key may enter a full cache on its first insert.
+//!
+//! S3-FIFO gives every new key a short stay on probation. That is the right
+//! call when new keys are often read again soon (a session, a request's
+//! working set), and money thrown away when they are not: on a Zipf tail,
+//! a loop or a scan nearly every newcomer leaves probation unread, and each
+//! one cost an allocation, an eviction and a deferred free. With the door
+//! closed, a new key is not stored on its first insert: only its tag goes to
+//! the ghost, and if the key comes back while the ghost remembers it, it is
+//! admitted straight into main, as any key the ghost remembers. That is
+//! S3-FIFO with a probation share of zero, and it costs a lookup instead of
+//! an insert. (TinyLFU's doorkeeper and moka's admission make the same
+//! trade; unlike them, this door opens again by itself when the workload
+//! turns to recency.)
+//!
+//! What decides is the **yield** of probation: the share of entries that
+//! were read while on probation (and promoted), among all that left it.
+//! Each period of the climber (see [`crate::adapt`]) closes the door if the
+//! yield was under [`CLOSE_BELOW`] and opens it if it was at least
+//! [`OPEN_FROM`]. While the door is closed, one new key in [`PROBE_EVERY`]
+//! (chosen by hash) is still put on probation, and the probation target is
+//! divided by the same factor, so that the probes stay on probation as many
+//! requests as newcomers did with the door open, and the yield keeps being
+//! measured on the same scale.
+//!
+//! The door only ever turns away a new key from a **full** cache, and only
+//! for the plain inserts (`insert`, `get_or_insert_with`): counters are
+//! always stored, and so is anything inserted while there is room.
+//! Like the rest of the policy's state, it is relaxed atomics outside the
+//! loom model (`sync::hint`): a thread that acts on a stale state makes one
+//! slightly worse admission decision.
+
+use crate::sync::hint::{AtomicBool, AtomicU64};
+use crate::sync::Ordering;
+
+/// Close the door when fewer than 1 in this many probation entries were
+/// read before they left probation.
+const CLOSE_BELOW: u64 = 64;
+/// Open it again when at least 1 in this many were (a wide margin: a
+/// larger probation yields more, and the door must not flap).
+const OPEN_FROM: u64 = 8;
+/// Fewest probation departures in a period for the yield to count.
+const MIN_SAMPLE: u64 = 64;
+/// With the door closed, one new key in this many (by hash) is a probe.
+pub(crate) const PROBE_EVERY: u64 = 8;
+
+/// The door's state.
+pub(crate) struct Door {
+    closed: AtomicBool,
+    /// Promotions and evictions from probation counted when the current
+    /// period began.
+    start_promoted: AtomicU64,
+    start_dropped: AtomicU64,
+}
+
+impl Door {
+    pub(crate) fn new() -> Self {
+        Door {
+            closed: AtomicBool::new(false),
+            start_promoted: AtomicU64::new(0),
+            start_dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether new keys are turned away (probes excepted).
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Whether the key with `hash` is a probe: let in while the door is
+    /// closed. Uses hash bits that pick neither the bucket nor the tag.
+    #[inline]
+    pub(crate) fn is_probe(hash: u64) -> bool {
+        (hash >> 24).is_multiple_of(PROBE_EVERY)
+    }
+
+    /// Ends a period: `promoted` and `dropped` are the running totals of
+    /// entries that left probation promoted (read while there) or evicted.
+    /// Called by the one thread that closed the climber's period.
+    pub(crate) fn review(&self, promoted: u64, dropped: u64) {
+        let p = promoted.wrapping_sub(self.start_promoted.swap(promoted, Ordering::Relaxed));
+        let d = dropped.wrapping_sub(self.start_dropped.swap(dropped, Ordering::Relaxed));
+        let Some(left) = p.checked_add(d).filter(|&n| n >= MIN_SAMPLE) else {
+            return;
+        };
+        if p.saturating_mul(CLOSE_BELOW) < left {
+            self.closed.store(true, Ordering::Relaxed);
+        } else if p.saturating_mul(OPEN_FROM) >= left {
+            self.closed.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(all(test, not(clockcache_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closes_on_a_low_yield_and_opens_on_a_high_one() {
+        let door = Door::new();
+        assert!(!door.is_closed(), "starts open");
+        // 1 promotion in 100 departures: under 1/64.
+        door.review(1, 99);
+        assert!(door.is_closed());
+        // 2, then 10 in 100 more: between the thresholds, no change.
+        door.review(3, 197);
+        assert!(door.is_closed());
+        door.review(13, 287);
+        assert!(door.is_closed());
+        // 20 in 100 more: opens.
+        door.review(33, 367);
+        assert!(!door.is_closed());
+        // Too few departures to judge: no change.
+        door.review(33, 380);
+        assert!(!door.is_closed());
+    }
+
+    #[test]
+    fn about_one_key_in_eight_is_a_probe() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let probes = (0..80_000)
+            .filter(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                Door::is_probe(state)
+            })
+            .count();
+        assert!((9_000..11_000).contains(&probes), "{probes}");
+    }
+}
