@@ -125,7 +125,10 @@ fn rank(f: u8, age: u64) -> u64 {
 }
 
 /// The counter byte of a new entry in `shard`, stamped now: on probation
-/// with count 0, or in main with count 1 if the ghost remembered the key.
+/// with count 0, or in main if the ghost remembered the key. A remembered
+/// key gets count 1 (a lap's grace) while the door is open; with the door
+/// closed every admitted key comes through the ghost, most of them from a
+/// long tail, and count 0 lets main's hand judge them on its first pass.
 ///
 /// Slots are placed by hash, not behind the hand as in textbook CLOCK, so a
 /// new entry may sit just ahead of the hand. The stamp makes the hand pass
@@ -138,7 +141,9 @@ pub(crate) fn initial(policy: &Policy, shard: &Shard, admit: Admit) -> u8 {
             (stamp_at(shard, shard.hand.load(Ordering::Relaxed)) << STAMP_SHIFT) | MAIN
         }
         Admit::Remembered => {
-            (stamp_at(shard, shard.hand.load(Ordering::Relaxed)) << STAMP_SHIFT) | MAIN | 1
+            (stamp_at(shard, shard.hand.load(Ordering::Relaxed)) << STAMP_SHIFT)
+                | MAIN
+                | u8::from(!policy.door.is_closed())
         }
     }
 }
