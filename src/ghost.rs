@@ -50,6 +50,12 @@ impl Ghost {
             || has_byte(self.words[home.second].load(Ordering::Relaxed), tag)
     }
 
+    /// Whether bucket `bucket`'s ghost word has a record of `tag`.
+    #[inline]
+    pub(crate) fn contains_in(&self, bucket: usize, tag: u8) -> bool {
+        has_byte(self.words[bucket].load(Ordering::Relaxed), tag)
+    }
+
     /// Hints the CPU to fetch the ghost words of `home` (an insert looks
     /// them up after its bucket reads).
     #[inline]
