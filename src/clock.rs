@@ -273,10 +273,7 @@ fn evict_probation<'g, K: 'g, V: 'g>(
             // lap before main's hand judges it.
             let stamp =
                 *now.get_or_insert_with(|| stamp_at(shard, shard.hand.load(Ordering::Relaxed)));
-            bucket.freq[slot.index].store(
-                MAIN | ((f & FREQ_MASK) - 1) | (stamp << STAMP_SHIFT),
-                Ordering::Relaxed,
-            );
+            promote(&bucket.freq[slot.index], f, stamp);
             shard.count_departure(true);
             continue;
         }
@@ -287,6 +284,18 @@ fn evict_probation<'g, K: 'g, V: 'g>(
         }
     }
     None
+}
+
+/// Moves a probation entry that was hit (policy byte `f`, count ≥ 1) to
+/// main, with one count less and stamped `now`: a lap before main's hand
+/// judges it.
+#[inline]
+fn promote(freq: &AtomicU8, f: u8, now: u8) {
+    debug_assert!(f & FREQ_MASK != 0 && f & MAIN == 0);
+    freq.store(
+        MAIN | ((f & FREQ_MASK) - 1) | (now << STAMP_SHIFT),
+        Ordering::Relaxed,
+    );
 }
 
 /// Whether `shard`'s probation queue is longer than the target share of its
@@ -395,13 +404,12 @@ fn sweep_main<'g, K: 'g, V: 'g>(
                 // A probation entry the queue has lost track of (its record
                 // was overwritten or raced): judge it like main's entries.
                 if f & FREQ_MASK != 0 {
-                    bucket.freq[i].store(
-                        MAIN | ((f & FREQ_MASK) - 1) | (now << STAMP_SHIFT),
-                        Ordering::Relaxed,
-                    );
+                    promote(&bucket.freq[i], f, now);
+                    shard.count_departure(true);
                     continue;
                 }
                 if evict(slot, p) {
+                    shard.count_departure(false);
                     policy.ghost.record(b, tag_at(ctrl, i));
                     shard.hand.store(pos + 1, Ordering::Relaxed);
                     return Some(Reason::Capacity);
