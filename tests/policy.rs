@@ -62,8 +62,15 @@ fn a_loop_larger_than_the_cache_still_hits() {
     );
 }
 
-/// Keys evicted from probation that come back soon are admitted as hot: a
-/// working set slightly larger than probation, revisited, ends up cached.
+/// Keys evicted from probation that come back soon are admitted as hot.
+///
+/// A working set of half the capacity is revisited in passes, with one key
+/// never seen again after every two of its keys. Between two visits of a
+/// working-set key come 250 new keys, far more than probation holds, so
+/// each key is evicted from probation unread on its first visit; only the
+/// ghost's memory of it lets the second visit admit it to main, where it
+/// stays. Without the ghost no pass would hit (and plain CLOCK or LRU would
+/// keep it only by luck).
 #[test]
 fn returning_keys_are_remembered() {
     let cap = 1_000u64;
@@ -72,18 +79,22 @@ fn returning_keys_are_remembered() {
     for k in 0..cap {
         c.insert(k, k);
     }
-    // A working set of half the capacity, each key seen twice in a row of
-    // passes: the first pass puts it on probation (and mostly out again),
-    // later passes must find it.
     let ws: Vec<u64> = (10_000..10_000 + cap / 2).collect();
+    let mut fresh = 1_000_000u64;
     let mut last_pass_hits = 0;
     for _ in 0..6 {
         last_pass_hits = 0;
-        for &k in &ws {
+        for (i, &k) in ws.iter().enumerate() {
             if c.get(&k).is_some() {
                 last_pass_hits += 1;
             } else {
                 c.insert(k, k);
+            }
+            if i % 2 == 1 {
+                fresh += 1;
+                if c.get(&fresh).is_none() {
+                    c.insert(fresh, fresh);
+                }
             }
         }
     }
