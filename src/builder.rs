@@ -44,6 +44,7 @@ pub struct CacheBuilder<K, V, S = ahash::RandomState> {
     shards: Option<usize>,
     hasher: S,
     clock: Option<quanta::Clock>,
+    always_admit: bool,
     #[cfg(clockcache_loom)]
     manual: Option<crate::expiry::ManualClock>,
     _types: PhantomData<fn(K, V)>,
@@ -55,6 +56,7 @@ impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
             .field("max_capacity", &self.max_capacity)
             .field("time_to_live", &self.time_to_live)
             .field("shards", &self.shards)
+            .field("always_admit", &self.always_admit)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +71,7 @@ impl<K, V> CacheBuilder<K, V, ahash::RandomState> {
             shards: None,
             hasher: ahash::RandomState::new(),
             clock: None,
+            always_admit: false,
             #[cfg(clockcache_loom)]
             manual: None,
             _types: PhantomData,
@@ -115,6 +118,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             shards: self.shards,
             hasher,
             clock: self.clock,
+            always_admit: self.always_admit,
             #[cfg(clockcache_loom)]
             manual: self.manual,
             _types: PhantomData,
@@ -126,6 +130,33 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// default uses a coarse, cheaper reading.
     pub fn clock(mut self, clock: quanta::Clock) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Store every insert, even a new key's first one when the cache is full
+    /// and new keys are rarely read again (default `false`).
+    ///
+    /// By default a full cache may turn a new key away on its first insert
+    /// while almost none of the recent new keys were read again before
+    /// eviction (see [`Cache::insert`]): that saves an allocation and an
+    /// eviction per miss and keeps better entries. Set this when an insert
+    /// must be readable right away, as when the cache stands in for a store
+    /// that always keeps the latest write (the async
+    /// [`MemoryCacheBackend`](crate::backend::MemoryCacheBackend) does).
+    ///
+    /// ```
+    /// let cache: clockcache::Cache<u64, u64> = clockcache::Cache::builder()
+    ///     .max_capacity(100)
+    ///     .always_admit(true)
+    ///     .build();
+    /// for k in 0..100_000 {
+    ///     cache.insert(k, k);
+    ///     assert_eq!(cache.get(&k), Some(k));
+    /// }
+    /// assert_eq!(cache.stats().rejections, 0);
+    /// ```
+    pub fn always_admit(mut self, always: bool) -> Self {
+        self.always_admit = always;
         self
     }
 
@@ -150,7 +181,11 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         let mut capacity = self.max_capacity.min(MAX_CAPACITY);
         let (table, policy) = loop {
             let buckets = buckets_for(capacity);
-            match Table::try_new(buckets).zip(Policy::try_new(buckets, capacity)) {
+            match Table::try_new(buckets).zip(Policy::try_new(
+                buckets,
+                capacity,
+                !self.always_admit,
+            )) {
                 Some(parts) => break parts,
                 None => capacity /= 2,
             }

@@ -81,11 +81,11 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    pub(crate) fn try_new(buckets: usize, capacity: usize) -> Option<Self> {
+    pub(crate) fn try_new(buckets: usize, capacity: usize, door: bool) -> Option<Self> {
         Some(Policy {
             ghost: Ghost::try_new(buckets)?,
             climber: Climber::new(capacity),
-            door: Door::new(),
+            door: Door::new(door),
         })
     }
 }

@@ -46,6 +46,9 @@ pub(crate) const PROBE_EVERY: u64 = 8;
 
 /// The door's state.
 pub(crate) struct Door {
+    /// `false` when the cache was built with `always_admit`: the door then
+    /// never closes.
+    enabled: bool,
     closed: AtomicBool,
     /// Promotions and evictions from probation counted when the current
     /// period began.
@@ -54,8 +57,9 @@ pub(crate) struct Door {
 }
 
 impl Door {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(enabled: bool) -> Self {
         Door {
+            enabled,
             closed: AtomicBool::new(false),
             start_promoted: AtomicU64::new(0),
             start_dropped: AtomicU64::new(0),
@@ -84,7 +88,7 @@ impl Door {
         let Some(left) = p.checked_add(d).filter(|&n| n >= MIN_SAMPLE) else {
             return;
         };
-        if p.saturating_mul(CLOSE_BELOW) < left {
+        if p.saturating_mul(CLOSE_BELOW) < left && self.enabled {
             self.closed.store(true, Ordering::Relaxed);
         } else if p.saturating_mul(OPEN_FROM) >= left {
             self.closed.store(false, Ordering::Relaxed);
@@ -98,7 +102,7 @@ mod tests {
 
     #[test]
     fn closes_on_a_low_yield_and_opens_on_a_high_one() {
-        let door = Door::new();
+        let door = Door::new(true);
         assert!(!door.is_closed(), "starts open");
         // 1 promotion in 100 departures: under 1/64.
         door.review(1, 99);
@@ -113,6 +117,13 @@ mod tests {
         assert!(!door.is_closed());
         // Too few departures to judge: no change.
         door.review(33, 380);
+        assert!(!door.is_closed());
+    }
+
+    #[test]
+    fn a_disabled_door_never_closes() {
+        let door = Door::new(false);
+        door.review(0, 1_000);
         assert!(!door.is_closed());
     }
 

@@ -52,7 +52,7 @@
 //! lock, no shared write for hot entries.
 //!
 //! **Eviction** (`clock.rs`, `probation.rs`, `ghost.rs`, `adapt.rs`,
-//! `shard.rs`, `occupancy.rs`). S3-FIFO over per-shard CLOCK. The bucket
+//! `door.rs`, `shard.rs`, `occupancy.rs`). S3-FIFO over per-shard CLOCK. The bucket
 //! array is split into shards. An insert that takes the cache over capacity
 //! evicts one entry, after its commit, in the shard of its first bucket.
 //! Once the cache is full, new keys enter on *probation*: each shard queues
@@ -70,6 +70,15 @@
 //! bounded. A hill climber moves the probation target (1%–25%) in the
 //! direction that raised the hit ratio over the last period of ten
 //! capacities' worth of requests, read from the stats on the eviction path.
+//! The *door* (`door.rs`) watches what probation yields: when fewer than 1
+//! in 64 entries leaving it were read there (a Zipf tail, a loop, a scan),
+//! a full cache stops storing new keys on their first insert and only
+//! records their tag in the ghost, so a key is stored when it comes back:
+//! S3-FIFO with a probation share of zero, at the price of a lookup instead
+//! of an allocation, an eviction and a deferred free. One new key in 8 (by
+//! hash) still goes on probation as a probe, and the door opens again when
+//! at least 1 in 8 probes is read. Counters and overwrites are never turned
+//! away.
 //! When both candidate buckets of a new key are full and so is the cache, the
 //! insert evicts between those two buckets instead (unhit probation entries
 //! first), so entries never drift away from their candidates under churn.
@@ -86,7 +95,8 @@
 //! **What each atomic guards.** Control word: slot ownership (a byte leaves
 //! `EMPTY` only by its claimer's CAS and returns to it only by the releaser
 //! that unlinked the entry) and the tag readers filter on. Slot pointer: the truth about which node is current, changed only by
-//! CAS. Policy bytes, ghost words, probation queues and the climber:
+//! CAS. Policy bytes, ghost words, probation queues, the climber and the
+//! door:
 //! policy hints, lossy (a lost update costs hit ratio, never safety: every
 //! eviction goes through the slot's CAS). Overflow count: an upper bound
 //! on entries probing past the bucket. `len`: published entries (pending or

@@ -1135,3 +1135,38 @@ async fn the_provided_get_with_loads_and_stores() {
         Err(CacheError::Closed)
     );
 }
+
+/// The seed's LRU stored every write, and services rely on reading back
+/// what they just set: a full backend stores every `set`, even after a
+/// flood of keys that are never read again (the workload that closes a
+/// plain cache's admission door), unless built with `always_admit(false)`.
+#[tokio::test]
+async fn every_set_is_readable_right_after_it_even_in_a_full_backend() {
+    async fn flood_then_set_and_read(b: &MemoryCacheBackend<String>) -> usize {
+        for i in 0..20_000 {
+            let key = format!("flood{i}");
+            assert_eq!(b.get(&key).await.unwrap(), None);
+            b.set(&key, String::new(), None).await.unwrap();
+        }
+        let mut readable = 0;
+        for i in 0..1_000 {
+            let key = format!("k{i}");
+            b.set(&key, i.to_string(), None).await.unwrap();
+            if b.get(&key).await.unwrap() == Some(i.to_string()) {
+                readable += 1;
+            }
+        }
+        readable
+    }
+    let b: MemoryCacheBackend<String> = backend(100);
+    assert_eq!(flood_then_set_and_read(&b).await, 1_000);
+    assert_eq!(b.cache().stats().rejections, 0);
+    // Opting in to admission: the flood closes the door and most of it is
+    // turned away.
+    let lean: MemoryCacheBackend<String> = MemoryCacheBackend::builder()
+        .max_capacity(100)
+        .always_admit(false)
+        .build();
+    let readable = flood_then_set_and_read(&lean).await;
+    assert!(lean.cache().stats().rejections > 10_000, "{readable}");
+}

@@ -25,9 +25,9 @@ fn a_scan_does_not_flush_the_hot_set() {
         }
     }
     // LRU and plain CLOCK keep none of them (each scan key is newer than
-    // every hot key); clockcache keeps about two thirds: some hot keys are
-    // evicted between a new key's two candidate buckets, and the climber
-    // widens probation for a while as the hit ratio collapses.
+    // every hot key); clockcache keeps about three quarters: some hot keys
+    // are evicted between a new key's two candidate buckets, or to make room
+    // for the probes and the keys the ghost admits while the door is closed.
     let kept = (0..cap).filter(|k| c.contains_key(k)).count() as u64;
     println!("{kept} of {cap} hot keys kept");
     assert!(

@@ -87,7 +87,7 @@ impl<V> fmt::Debug for MemoryCacheBackendBuilder<V> {
 impl<V> Default for MemoryCacheBackendBuilder<V> {
     fn default() -> Self {
         MemoryCacheBackendBuilder {
-            inner: CacheBuilder::new(),
+            inner: CacheBuilder::new().always_admit(true),
         }
     }
 }
@@ -122,6 +122,16 @@ impl<V> MemoryCacheBackendBuilder<V> {
     pub fn clock(self, clock: quanta::Clock) -> Self {
         MemoryCacheBackendBuilder {
             inner: self.inner.clock(clock),
+        }
+    }
+
+    /// Whether every `set` is stored (default `true`, as the seed's LRU
+    /// stored every write). `false` lets a full backend turn a new key away
+    /// on its first `set` while new keys are rarely read again; see
+    /// [`CacheBuilder::always_admit`].
+    pub fn always_admit(self, always: bool) -> Self {
+        MemoryCacheBackendBuilder {
+            inner: self.inner.always_admit(always),
         }
     }
 
