@@ -41,8 +41,10 @@ const CLOSE_BELOW: u64 = 64;
 const OPEN_FROM: u64 = 8;
 /// Fewest probation departures in a period for the yield to count.
 const MIN_SAMPLE: u64 = 64;
-/// With the door closed, one new key in this many (by hash) is a probe.
-pub(crate) const PROBE_EVERY: u64 = 8;
+/// With the door closed, one new key in this many (by hash) is a probe
+/// (1 in 8 measured the same hit ratios and cost 10% of cache-aside
+/// throughput on the Zipf benchmark).
+pub(crate) const PROBE_EVERY: u64 = 16;
 
 /// The door's state.
 pub(crate) struct Door {
@@ -128,7 +130,7 @@ mod tests {
     }
 
     #[test]
-    fn about_one_key_in_eight_is_a_probe() {
+    fn about_one_key_in_sixteen_is_a_probe() {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let probes = (0..80_000)
             .filter(|_| {
@@ -138,6 +140,6 @@ mod tests {
                 Door::is_probe(state)
             })
             .count();
-        assert!((9_000..11_000).contains(&probes), "{probes}");
+        assert!((4_500..5_500).contains(&probes), "{probes}");
     }
 }

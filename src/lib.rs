@@ -75,7 +75,7 @@
 //! a full cache stops storing new keys on their first insert and only
 //! records their tag in the ghost, so a key is stored when it comes back:
 //! S3-FIFO with a probation share of zero, at the price of a lookup instead
-//! of an allocation, an eviction and a deferred free. One new key in 8 (by
+//! of an allocation, an eviction and a deferred free. One new key in 16 (by
 //! hash) still goes on probation as a probe, and the door opens again when
 //! at least 1 in 8 probes is read. Counters and overwrites are never turned
 //! away.
