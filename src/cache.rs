@@ -784,21 +784,20 @@ where
         }
     }
 
-    /// Whether the admission door turns away `key` (with `hash`): the cache
-    /// is full, the door is closed, the key has no entry, the ghost does not
-    /// remember it and it is not a probe (see [`crate::door`]). A key turned
-    /// away is remembered in the ghost word of its first candidate bucket,
-    /// so its next insert gets in; only that word is read here (half the
-    /// false matches of a lookup in both, and one cache line less).
-    fn turns_away(&self, hash: u64, key: &K, guard: &Guard) -> bool {
+    /// Whether the admission door turns away a new key with `hash` (the
+    /// caller has just looked it up and found no entry): the cache is full,
+    /// the door is closed, the ghost does not remember the key and it is not
+    /// a probe (see [`crate::door`]). A key turned away is remembered in the
+    /// ghost word of its first candidate bucket, so its next insert gets in;
+    /// only that word is read here (half the false matches of a lookup in
+    /// both, and one cache line less).
+    fn turns_away(&self, hash: u64) -> bool {
         if !self.policy.door.is_closed() || !self.occupancy.is_full() || Door::is_probe(hash) {
             return false;
         }
         let home = self.table.home(hash);
         let tag = tag_of(hash);
-        if self.policy.ghost.contains_in(home.first, tag)
-            || self.table.find(hash, key, guard).is_some()
-        {
+        if self.policy.ghost.contains_in(home.first, tag) {
             return false;
         }
         self.policy.ghost.record(home.first, tag);
@@ -813,7 +812,9 @@ where
         }
         let hash = hash_of(&self.hasher, &key);
         let guard = self.reclaim.pin();
-        if self.turns_away(hash, &key, &guard) {
+        // The first lookup also tells the door whether the key is new.
+        let mut found = self.table.find(hash, &key, &guard);
+        if found.is_none() && self.turns_away(hash) {
             return;
         }
         let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
@@ -821,7 +822,10 @@ where
         // through `retire`, after `guard` is dropped.
         let e = unsafe { node.deref() };
         loop {
-            match self.table.find(hash, &e.key, &guard) {
+            match found
+                .take()
+                .or_else(|| self.table.find(hash, &e.key, &guard))
+            {
                 Some((slot, old)) => {
                     if self.table.replace(slot, old, node, e.has_ttl(), &guard) {
                         self.count_overwrite(old);
@@ -845,7 +849,8 @@ where
     {
         let hash = hash_of(&self.hasher, &key);
         let guard = self.reclaim.pin();
-        if self.turns_away(hash, &key, &guard) {
+        let mut first = self.table.find(hash, &key, &guard);
+        if first.is_none() && self.turns_away(hash) {
             return value;
         }
         let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
@@ -853,7 +858,10 @@ where
         let e = unsafe { node.deref() };
         let mut published = false;
         loop {
-            let found = match self.table.find(hash, &e.key, &guard) {
+            let found = match first
+                .take()
+                .or_else(|| self.table.find(hash, &e.key, &guard))
+            {
                 Some(found) => Some(found),
                 None => match self.add_new(hash, node, &guard) {
                     Added::Inserted => return e.value.clone(),

@@ -142,9 +142,18 @@ fn run(input: Input) {
     let tk = |k: u8| TKey::new(key(k), &counters);
     let tv = |v: &ValueSpec| TVal::new(v.repr(), &counters);
     let mut evictions = 0;
+    let mut rejections = 0;
 
-    for (step, op) in input.ops.iter().take(200).enumerate() {
+    // Up to 1 000 operations: the admission door reviews its state once per
+    // 512 lookups at the earliest, so shorter runs would never close it.
+    for (step, op) in input.ops.iter().take(1_000).enumerate() {
         let len_before = cache.len();
+        let live_before = match op {
+            Op::Insert(k, _) | Op::InsertTtl(k, ..) | Op::GetOrInsert(k, _) => {
+                m.live(&key(*k)).is_some()
+            }
+            _ => true,
+        };
         let mut purged = false;
         match op {
             Op::Insert(k, v) => {
@@ -303,6 +312,23 @@ fn run(input: Input) {
                 snap.len(),
                 "step {step}: expired entries left after purge_expired"
             );
+        }
+        // A full cache may turn a new key away (the admission door): only on
+        // a plain insert or get_or_insert_with of a key with no live entry,
+        // one at a time, and the key is then simply absent.
+        let rej = cache.stats().rejections;
+        if rej != rejections {
+            assert_eq!(rej - rejections, 1, "step {step} ({op:?}): several rejections");
+            assert!(
+                !live_before && len_before >= cap,
+                "step {step} ({op:?}): rejected an overwrite or below capacity"
+            );
+            let (Op::Insert(k, _) | Op::InsertTtl(k, ..) | Op::GetOrInsert(k, _)) = op else {
+                panic!("step {step} ({op:?}): only inserts may be rejected");
+            };
+            assert!(!seen.contains(&key(*k)), "step {step}: a rejected key is cached");
+            m.map.remove(&key(*k));
+            rejections = rej;
         }
         let ev = cache.stats().evictions;
         let delta = ev - evictions;
