@@ -196,3 +196,61 @@ fn the_door_stays_open_while_new_keys_are_read_again() {
         c.stats().rejections - before
     );
 }
+
+/// A long random workload on a small cache with many keys (the door closes
+/// and opens along the way): the door only ever turns away keys that have
+/// no entry, never an overwrite, and a cached value is always the last one
+/// written for its key.
+#[test]
+fn the_door_never_loses_an_overwrite_or_a_stale_value_shows() {
+    use std::collections::HashMap;
+    let c: Cache<u64, u64> = Cache::new(500);
+    let mut last: HashMap<u64, u64> = HashMap::new();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut rng = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut rejected, mut overwrites) = (0u64, 0u64);
+    for i in 0..300_000u64 {
+        let r = rng();
+        // Phases: a wide key space (one-hit wonders, the door closes), then
+        // a narrow one that is read again soon (it opens).
+        let keys = if (i / 50_000) % 2 == 0 { 100_000 } else { 800 };
+        let k = r % keys;
+        match (r >> 40) % 4 {
+            0..=1 => {
+                if let Some(v) = c.get(&k) {
+                    assert_eq!(Some(&v), last.get(&k), "stale value for {k}");
+                }
+            }
+            2 => {
+                let existed = c.contains_key(&k);
+                let before = c.stats().rejections;
+                c.insert(k, i);
+                last.insert(k, i);
+                if c.stats().rejections > before {
+                    assert!(!existed, "the door turned away an overwrite of {k}");
+                    assert!(!c.contains_key(&k), "a turned-away key {k} is cached");
+                    rejected += 1;
+                } else if existed {
+                    overwrites += 1;
+                    assert_eq!(c.get(&k), Some(i), "an overwrite of {k} was lost");
+                }
+            }
+            _ => {
+                if c.remove(&k).is_some() {
+                    assert!(last.contains_key(&k));
+                }
+            }
+        }
+        assert!(c.len() <= 500);
+    }
+    assert!(
+        rejected > 1_000,
+        "the door never closed ({rejected} rejections)"
+    );
+    assert!(overwrites > 1_000);
+}

@@ -318,7 +318,11 @@ fn run(input: Input) {
         // one at a time, and the key is then simply absent.
         let rej = cache.stats().rejections;
         if rej != rejections {
-            assert_eq!(rej - rejections, 1, "step {step} ({op:?}): several rejections");
+            assert_eq!(
+                rej - rejections,
+                1,
+                "step {step} ({op:?}): several rejections"
+            );
             assert!(
                 !live_before && len_before >= cap,
                 "step {step} ({op:?}): rejected an overwrite or below capacity"
@@ -326,7 +330,10 @@ fn run(input: Input) {
             let (Op::Insert(k, _) | Op::InsertTtl(k, ..) | Op::GetOrInsert(k, _)) = op else {
                 panic!("step {step} ({op:?}): only inserts may be rejected");
             };
-            assert!(!seen.contains(&key(*k)), "step {step}: a rejected key is cached");
+            assert!(
+                !seen.contains(&key(*k)),
+                "step {step}: a rejected key is cached"
+            );
             m.map.remove(&key(*k));
             rejections = rej;
         }
