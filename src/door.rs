@@ -25,7 +25,10 @@
 //!
 //! The door only ever turns away a new key from a **full** cache, and only
 //! for the plain inserts (`insert`, `get_or_insert_with`): counters are
-//! always stored, and so is anything inserted while there is room.
+//! always stored, and so is anything inserted while there is room. It is
+//! reviewed once per climber period, which is counted in lookups, so a
+//! cache that is only ever written never closes it (nothing shows that its
+//! new keys go unread). `CacheBuilder::always_admit` keeps it open for good.
 //! Like the rest of the policy's state, it is relaxed atomics outside the
 //! loom model (`sync::hint`): a thread that acts on a stale state makes one
 //! slightly worse admission decision.
