@@ -23,9 +23,9 @@ mod hit_ratio;
 
 const USAGE: &str = "\
 options:
-  --only LIST        subjects, comma-separated (default: clockcache,quick_cache,moka,mini-moka)
+  --only LIST        subjects, comma-separated (default: clockcache,quick_cache,moka,moka-exact,mini-moka)
   --trace SUBSTR     only traces whose name contains SUBSTR
-  --threads N        also replay each trace with N threads (interleaved requests)
+  --threads N        also replay each trace with N threads (interleaved requests, at most 32 apart)
   --quick            skip the two largest traces (cache2k-orm-busy, scarab-recs)
   --no-check         skip the LRU/OPT cross-check against the CSV
   --no-synthetic     skip the synthetic workloads
