@@ -46,8 +46,7 @@ impl Ghost {
     /// evicted (or, by chance, another key with the same tag).
     #[inline]
     pub(crate) fn contains(&self, home: Home, tag: u8) -> bool {
-        has_byte(self.words[home.first].load(Ordering::Relaxed), tag)
-            || has_byte(self.words[home.second].load(Ordering::Relaxed), tag)
+        self.contains_in(home.first, tag) || self.contains_in(home.second, tag)
     }
 
     /// Whether bucket `bucket`'s ghost word has a record of `tag`.

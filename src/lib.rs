@@ -52,8 +52,8 @@
 //! lock, no shared write for hot entries.
 //!
 //! **Eviction** (`clock.rs`, `probation.rs`, `ghost.rs`, `adapt.rs`,
-//! `door.rs`, `shard.rs`, `occupancy.rs`). S3-FIFO over per-shard CLOCK. The bucket
-//! array is split into shards. An insert that takes the cache over capacity
+//! `door.rs`, `shard.rs`, `occupancy.rs`). S3-FIFO over per-shard CLOCK.
+//! The bucket array is split into shards. An insert that takes the cache over capacity
 //! evicts one entry, after its commit, in the shard of its first bucket.
 //! Once the cache is full, new keys enter on *probation*: each shard queues
 //! them in a small lossy FIFO of `(slot, tag)` records. While the queue is

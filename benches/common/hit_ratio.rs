@@ -15,10 +15,12 @@
 //! (used for the synthetic rows) the CSV's OPT hit count, on every row.
 #![allow(dead_code)]
 
+use crossbeam_utils::CachePadded;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 type Hasher = ahash::RandomState;
@@ -159,10 +161,9 @@ const MAX_SKEW: usize = 32;
 /// requests `t, t + threads, ...`, no thread more than [`MAX_SKEW`] of its
 /// requests ahead of another.
 pub fn replay(s: &dyn Policy, keys: &[u64], threads: usize) -> u64 {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let threads = threads.max(1);
-    let progress: Vec<crossbeam_utils::CachePadded<AtomicUsize>> = (0..threads)
-        .map(|_| crossbeam_utils::CachePadded::new(AtomicUsize::new(0)))
+    let progress: Vec<CachePadded<AtomicUsize>> = (0..threads)
+        .map(|_| CachePadded::new(AtomicUsize::new(0)))
         .collect();
     let progress = &progress;
     std::thread::scope(|scope| {
@@ -170,22 +171,8 @@ pub fn replay(s: &dyn Policy, keys: &[u64], threads: usize) -> u64 {
             .map(|t| {
                 scope.spawn(move || {
                     let mut hits = 0;
-                    let share = |u: usize| (keys.len() + threads - 1 - u) / threads;
                     for (j, &k) in keys.iter().skip(t).step_by(threads).enumerate() {
-                        for (u, p) in progress.iter().enumerate() {
-                            let mut spins = 0u32;
-                            while u != t
-                                && p.load(Ordering::Acquire) + MAX_SKEW < j
-                                && p.load(Ordering::Acquire) < share(u)
-                            {
-                                spins += 1;
-                                if spins < 64 {
-                                    std::hint::spin_loop();
-                                } else {
-                                    std::thread::yield_now();
-                                }
-                            }
-                        }
+                        keep_pace(progress, t, j, keys.len());
                         if s.get(k) {
                             hits += 1;
                         } else {
@@ -202,6 +189,29 @@ pub fn replay(s: &dyn Policy, keys: &[u64], threads: usize) -> u64 {
             .map(|h| h.join().expect("replay thread panicked"))
             .sum()
     })
+}
+
+/// Holds replay thread `t`, about to make its `j`th request, until every
+/// other thread has made all but [`MAX_SKEW`] of its first `j` (or all of
+/// its requests). `progress[u]` counts thread `u`'s requests done, out of
+/// the `keys` requests of the trace.
+fn keep_pace(progress: &[CachePadded<AtomicUsize>], t: usize, j: usize, keys: usize) {
+    let threads = progress.len();
+    for (u, done) in progress.iter().enumerate().filter(|&(u, _)| u != t) {
+        let total = (keys + threads - 1 - u) / threads;
+        let mut spins = 0u32;
+        while {
+            let n = done.load(Ordering::Acquire);
+            n + MAX_SKEW < j && n < total
+        } {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
 }
 
 /// Hits of Belady's MIN with bypass (the CSV's `opt`): on a miss with a full
