@@ -15,6 +15,7 @@
 //! cargo run --release --example hit_ratio                 # everything
 //! cargo run --release --example hit_ratio -- --only clockcache --trace lirs
 //! cargo run --release --example hit_ratio -- --threads 2  # concurrent replay too
+//! cargo run --release --example hit_ratio -- --only clockcache --threads 2 --repeats 8
 //! cargo run --release --example hit_ratio -- --quick      # skip the two largest traces
 //! ```
 
@@ -26,6 +27,7 @@ options:
   --only LIST        subjects, comma-separated (default: clockcache,quick_cache,moka,moka-exact,mini-moka)
   --trace SUBSTR     only traces whose name contains SUBSTR
   --threads N        also replay each trace with N threads (interleaved requests, at most 32 apart)
+  --repeats N        replay each cell N times (fresh cache and hash seed each) and show the mean
   --quick            skip the two largest traces (cache2k-orm-busy, scarab-recs)
   --no-check         skip the LRU/OPT cross-check against the CSV
   --no-synthetic     skip the synthetic workloads
@@ -51,6 +53,7 @@ fn main() {
             }
             "--trace" => cfg.trace_filter = args.next(),
             "--threads" => cfg.threads = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
+            "--repeats" => cfg.repeats = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
             "--quick" => cfg.skip_largest = 2,
             "--no-check" => cfg.check_references = false,
             "--no-synthetic" => cfg.synthetic_len = 0,

@@ -87,12 +87,24 @@ impl Door {
     /// Ends a period: `promoted` and `dropped` are the running totals of
     /// entries that left probation promoted (read while there) or evicted.
     /// Called by the one thread that closed the climber's period.
+    ///
+    /// The sample runs from the last decision, not from the last period:
+    /// while fewer than [`MIN_SAMPLE`] entries have left probation, the next
+    /// period adds to it. A closed door lets only one new key in
+    /// [`PROBE_EVERY`] onto probation, so in a small cache one period holds
+    /// a few dozen probes; judging each period alone, the door could never
+    /// gather a sample to open again.
     pub(crate) fn review(&self, promoted: u64, dropped: u64) {
-        let p = promoted.wrapping_sub(self.start_promoted.swap(promoted, Ordering::Relaxed));
-        let d = dropped.wrapping_sub(self.start_dropped.swap(dropped, Ordering::Relaxed));
-        let Some(left) = p.checked_add(d).filter(|&n| n >= MIN_SAMPLE) else {
+        let p = promoted.wrapping_sub(self.start_promoted.load(Ordering::Relaxed));
+        let d = dropped.wrapping_sub(self.start_dropped.load(Ordering::Relaxed));
+        // A "negative" count is a snapshot older than the last decision's
+        // (two reviews raced): nothing to judge.
+        if p > u64::MAX / 2 || d > u64::MAX / 2 || p + d < MIN_SAMPLE {
             return;
-        };
+        }
+        self.start_promoted.store(promoted, Ordering::Relaxed);
+        self.start_dropped.store(dropped, Ordering::Relaxed);
+        let left = p + d;
         if p.saturating_mul(CLOSE_BELOW) < left && self.enabled {
             self.closed.store(true, Ordering::Relaxed);
         } else if p.saturating_mul(OPEN_FROM) >= left {
@@ -123,6 +135,32 @@ mod tests {
         // Too few departures to judge: no change.
         door.review(33, 380);
         assert!(!door.is_closed());
+    }
+
+    #[test]
+    fn small_samples_add_up_across_periods() {
+        let door = Door::new(true);
+        door.review(0, 100);
+        assert!(door.is_closed());
+        // A closed door sees few probes per period: 40 departures with 8
+        // promotions, then 40 more with 8: neither alone is a sample, together
+        // they are (16 of 80 read: opens).
+        door.review(8, 132);
+        assert!(door.is_closed(), "40 departures are too few to judge");
+        door.review(16, 164);
+        assert!(!door.is_closed(), "80 departures, 1 in 5 read");
+    }
+
+    #[test]
+    fn a_stale_snapshot_is_ignored() {
+        let door = Door::new(true);
+        door.review(50, 150);
+        assert!(!door.is_closed());
+        // A racing reviewer's older totals: no wrapped-around "huge" sample.
+        door.review(40, 140);
+        assert!(!door.is_closed());
+        door.review(50, 1_000);
+        assert!(door.is_closed());
     }
 
     #[test]

@@ -373,6 +373,11 @@ pub struct Config {
     /// Also replay each trace with this many threads (interleaved requests)
     /// when above 1.
     pub threads: usize,
+    /// Replays per subject and cell, each with a fresh cache (and so a fresh
+    /// random hash seed); the cell shows their mean. Small caches vary by a
+    /// point or more from one seed to the next, so per-cell comparisons (the
+    /// concurrent replay against the single-threaded one) want several.
+    pub repeats: usize,
     /// Requests of each synthetic Zipf workload (0: no synthetic rows).
     pub synthetic_len: usize,
     /// Check `lru::LruCache` and the OPT computed here against the CSV.
@@ -389,6 +394,7 @@ impl Config {
             skip_largest: 0,
             max_requests: None,
             threads: 1,
+            repeats: 1,
             synthetic_len: 1_000_000,
             check_references: true,
         }
@@ -550,17 +556,22 @@ pub fn run(cfg: &Config) -> Report {
                 subjects: Vec::new(),
                 concurrent: Vec::new(),
             };
+            let repeats = cfg.repeats.max(1);
+            let mean_of = |s: &str, threads: usize| {
+                let hits: u64 = (0..repeats)
+                    .map(|_| replay(make(s, row.capacity).as_ref(), &keys, threads))
+                    .sum();
+                pct(hits, n * repeats as u64)
+            };
             for s in &names {
-                res.subjects
-                    .push(pct(replay(make(s, row.capacity).as_ref(), &keys, 1), n));
+                res.subjects.push(mean_of(s, 1));
             }
             if cfg.threads > 1 {
                 // Exact LRU under a lock replayed the same way is the
                 // reference for what the concurrent replay itself costs
                 // (threads missing the same key at once, reordering).
                 for s in names.iter().copied().chain(["lru"]) {
-                    let h = replay(make(s, row.capacity).as_ref(), &keys, cfg.threads);
-                    res.concurrent.push(pct(h, n));
+                    res.concurrent.push(mean_of(s, cfg.threads));
                 }
             }
             if cfg.check_references {
@@ -610,6 +621,9 @@ pub fn run(cfg: &Config) -> Report {
 
     if !report.traces.is_empty() {
         print_means(&report, cfg.threads);
+        if cfg.threads > 1 {
+            print_concurrent_gaps(&report, cfg.threads, cfg.repeats.max(1));
+        }
     }
     if cfg.check_references && checks.0 > 0 {
         if checks.1.is_empty() {
@@ -695,6 +709,46 @@ fn print_means(report: &Report, threads: usize) {
             .map(|f| format!("{:.2}", mean(*f, get.as_ref())))
             .collect();
         println!("| {name} | {} |", cells.join(" | "));
+    }
+    println!();
+}
+
+/// Per subject: how many cells the concurrent replay moved by more than one
+/// point from the single-threaded one, and the largest move.
+fn print_concurrent_gaps(report: &Report, threads: usize, repeats: usize) {
+    println!(
+        "Concurrent replay (×{threads}) against single-threaded, per cell \
+         (each the mean of {repeats} replay(s)):\n"
+    );
+    println!("| policy | cells | more than 1 point apart | largest difference |");
+    println!("|---|---:|---:|---|");
+    let mut columns: Vec<(String, usize)> = report
+        .subjects
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.clone(), i))
+        .collect();
+    columns.push(("LRU (exact, locked)".into(), report.subjects.len()));
+    for (name, i) in columns {
+        let single = |r: &TraceResult| {
+            if i < report.subjects.len() {
+                r.subjects[i]
+            } else {
+                r.lru
+            }
+        };
+        let diffs: Vec<(f64, &TraceResult)> = report
+            .traces
+            .iter()
+            .map(|r| (r.concurrent[i] - single(r), r))
+            .collect();
+        let apart = diffs.iter().filter(|(d, _)| d.abs() > 1.0).count();
+        let worst = diffs
+            .iter()
+            .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()))
+            .map(|(d, r)| format!("{d:+.2} ({}@{})", r.trace, r.capacity))
+            .unwrap_or_default();
+        println!("| {name} | {} | {apart} | {worst} |", diffs.len());
     }
     println!();
 }
