@@ -64,9 +64,17 @@ impl Climber {
     }
 
     /// Closes the current period if it is long enough (given the cache's
-    /// running hit and miss counts) and moves the target. Returns whether
-    /// this call closed a period (then the caller also reviews the door).
-    pub(crate) fn observe(&self, hits: u64, misses: u64) -> bool {
+    /// running hit and miss counts) and moves the target, unless `hold`.
+    /// Returns whether this call closed a period (then the caller also
+    /// reviews the door).
+    ///
+    /// The cache holds the target while the door is closed: new keys then
+    /// skip probation, so its share no longer moves the hit ratio, and a
+    /// climber that kept stepping on a flat signal would drift to its bound
+    /// (it keeps going while nothing gets worse). The door's probes would
+    /// then sit on a probation far longer than newcomers did, and it would
+    /// open again onto a probation a quarter of the cache.
+    pub(crate) fn observe(&self, hits: u64, misses: u64, hold: bool) -> bool {
         let requests = hits.wrapping_add(misses);
         let start = self.start_requests.load(Ordering::Relaxed);
         let len = requests.wrapping_sub(start);
@@ -84,6 +92,9 @@ impl Climber {
         let ratio =
             (u128::from(period_hits.min(len)) * u128::from(SHARE_ONE) / u128::from(len)) as u32;
         let last = self.last_ratio.swap(ratio, Ordering::Relaxed);
+        if hold {
+            return true;
+        }
         let change = i64::from(ratio) - i64::from(last);
         let step = self.step.load(Ordering::Relaxed);
         // Keep going while it helps, turn around when it hurt.

@@ -582,7 +582,8 @@ where
                 self.count_eviction(reason);
                 if shard.tick() {
                     let (hits, misses) = self.stats.requests();
-                    if self.policy.climber.observe(hits, misses) {
+                    let hold = self.policy.door.is_closed();
+                    if self.policy.climber.observe(hits, misses, hold) {
                         let (promoted, dropped) = self.shards.departures();
                         self.policy.door.review(promoted, dropped);
                     }

@@ -69,8 +69,9 @@
 //! victim it takes the entry closest to its turn, so an insert's work is
 //! bounded. A hill climber moves the probation target (1%–25%) in the
 //! direction that raised the hit ratio over the last period of ten
-//! capacities' worth of requests, read from the stats on the eviction path.
-//! The *door* (`door.rs`) watches what probation yields: when fewer than 1
+//! capacities' worth of requests, read from the stats on the eviction path
+//! (and holds it while the door below is closed, when the share no longer
+//! moves the hit ratio). The *door* (`door.rs`) watches what probation yields: when fewer than 1
 //! in 64 entries leaving it were read there (a Zipf tail, a loop, a scan),
 //! a full cache stops storing new keys on their first insert and only
 //! records their tag in the ghost, so a key is stored when it comes back:
