@@ -11,7 +11,7 @@ use crossbeam_utils::{Backoff, CachePadded};
 use crate::builder::CacheBuilder;
 use crate::clock::{self, Admit, Policy, Reason};
 use crate::counter::{self, CounterValue};
-use crate::door::Door;
+use crate::door::{self, Door};
 use crate::entry::Entry;
 use crate::error::CacheError;
 use crate::expiry::{TimeSource, NEVER};
@@ -582,10 +582,19 @@ where
                 self.count_eviction(reason);
                 if shard.tick() {
                     let (hits, misses) = self.stats.requests();
+                    // The door is judged on the period's probation target
+                    // (read before the climber moves it), and holds the
+                    // climber while closed (see `Climber::observe`).
                     let hold = self.policy.door.is_closed();
+                    let target = u64::from(self.policy.climber.target.load(Ordering::Relaxed));
                     if self.policy.climber.observe(hits, misses, hold) {
                         let (promoted, dropped) = self.shards.departures();
-                        self.policy.door.review(promoted, dropped);
+                        let probation = (self.capacity as u64 * target) >> 16;
+                        self.policy.door.review(
+                            promoted,
+                            dropped,
+                            probation >= door::MIN_JUDGED_PROBATION,
+                        );
                     }
                 }
                 return true;

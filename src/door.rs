@@ -21,7 +21,12 @@
 //! (chosen by hash) is still put on probation, and the probation target is
 //! divided by the same factor, so that the probes stay on probation as many
 //! requests as newcomers did with the door open, and the yield keeps being
-//! measured on the same scale.
+//! measured on the same scale. A sample runs until it holds
+//! [`MIN_SAMPLE`] departures, over as many periods as that takes, and the
+//! door never closes on a period whose probation target was under
+//! [`MIN_JUDGED_PROBATION`] entries (the hill climber may shrink a small
+//! cache's probation to one entry, which no newcomer survives long enough
+//! to be read). While it is closed the climber holds the target.
 //!
 //! The door only ever turns away a new key from a **full** cache, and only
 //! for the plain inserts (`insert`, `get_or_insert_with`): counters are
@@ -44,6 +49,12 @@ const CLOSE_BELOW: u64 = 64;
 const OPEN_FROM: u64 = 8;
 /// Fewest probation departures in a period for the yield to count.
 const MIN_SAMPLE: u64 = 64;
+/// The door does not close on a yield measured while the probation target
+/// was under this many entries. The climber may shrink probation that far
+/// in a small cache (1% of 138 entries is one); every newcomer is then
+/// evicted by the next, few are read in time whatever the workload, and a
+/// door closed on that evidence could stay closed on a recency trace.
+pub(crate) const MIN_JUDGED_PROBATION: u64 = 2;
 /// With the door closed, one new key in this many (by hash) is a probe
 /// (1 in 8 measured the same hit ratios and cost 10% of cache-aside
 /// throughput on the Zipf benchmark).
@@ -85,8 +96,10 @@ impl Door {
     }
 
     /// Ends a period: `promoted` and `dropped` are the running totals of
-    /// entries that left probation promoted (read while there) or evicted.
-    /// Called by the one thread that closed the climber's period.
+    /// entries that left probation promoted (read while there) or evicted;
+    /// `may_close` is false when the period's probation was too short to
+    /// judge by (see [`MIN_JUDGED_PROBATION`]). Called by the one thread that
+    /// closed the climber's period.
     ///
     /// The sample runs from the last decision, not from the last period:
     /// while fewer than [`MIN_SAMPLE`] entries have left probation, the next
@@ -94,7 +107,7 @@ impl Door {
     /// [`PROBE_EVERY`] onto probation, so in a small cache one period holds
     /// a few dozen probes; judging each period alone, the door could never
     /// gather a sample to open again.
-    pub(crate) fn review(&self, promoted: u64, dropped: u64) {
+    pub(crate) fn review(&self, promoted: u64, dropped: u64, may_close: bool) {
         let p = promoted.wrapping_sub(self.start_promoted.load(Ordering::Relaxed));
         let d = dropped.wrapping_sub(self.start_dropped.load(Ordering::Relaxed));
         // A "negative" count is a snapshot older than the last decision's
@@ -105,7 +118,7 @@ impl Door {
         self.start_promoted.store(promoted, Ordering::Relaxed);
         self.start_dropped.store(dropped, Ordering::Relaxed);
         let left = p + d;
-        if p.saturating_mul(CLOSE_BELOW) < left && self.enabled {
+        if p.saturating_mul(CLOSE_BELOW) < left && self.enabled && may_close {
             self.closed.store(true, Ordering::Relaxed);
         } else if p.saturating_mul(OPEN_FROM) >= left {
             self.closed.store(false, Ordering::Relaxed);
@@ -122,51 +135,64 @@ mod tests {
         let door = Door::new(true);
         assert!(!door.is_closed(), "starts open");
         // 1 promotion in 100 departures: under 1/64.
-        door.review(1, 99);
+        door.review(1, 99, true);
         assert!(door.is_closed());
         // 2, then 10 in 100 more: between the thresholds, no change.
-        door.review(3, 197);
+        door.review(3, 197, true);
         assert!(door.is_closed());
-        door.review(13, 287);
+        door.review(13, 287, true);
         assert!(door.is_closed());
         // 20 in 100 more: opens.
-        door.review(33, 367);
+        door.review(33, 367, true);
         assert!(!door.is_closed());
         // Too few departures to judge: no change.
-        door.review(33, 380);
+        door.review(33, 380, true);
         assert!(!door.is_closed());
     }
 
     #[test]
     fn small_samples_add_up_across_periods() {
         let door = Door::new(true);
-        door.review(0, 100);
+        door.review(0, 100, true);
         assert!(door.is_closed());
         // A closed door sees few probes per period: 40 departures with 8
         // promotions, then 40 more with 8: neither alone is a sample, together
         // they are (16 of 80 read: opens).
-        door.review(8, 132);
+        door.review(8, 132, true);
         assert!(door.is_closed(), "40 departures are too few to judge");
-        door.review(16, 164);
+        door.review(16, 164, true);
         assert!(!door.is_closed(), "80 departures, 1 in 5 read");
     }
 
     #[test]
     fn a_stale_snapshot_is_ignored() {
         let door = Door::new(true);
-        door.review(50, 150);
+        door.review(50, 150, true);
         assert!(!door.is_closed());
         // A racing reviewer's older totals: no wrapped-around "huge" sample.
-        door.review(40, 140);
+        door.review(40, 140, true);
         assert!(!door.is_closed());
-        door.review(50, 1_000);
+        door.review(50, 1_000, true);
         assert!(door.is_closed());
+    }
+
+    #[test]
+    fn a_probation_too_short_to_judge_does_not_close_it() {
+        let door = Door::new(true);
+        door.review(0, 100, false);
+        assert!(!door.is_closed());
+        // The same evidence from a probation long enough closes it.
+        door.review(0, 200, true);
+        assert!(door.is_closed());
+        // And a short probation's high yield may still open it.
+        door.review(20, 280, false);
+        assert!(!door.is_closed());
     }
 
     #[test]
     fn a_disabled_door_never_closes() {
         let door = Door::new(false);
-        door.review(0, 1_000);
+        door.review(0, 1_000, true);
         assert!(!door.is_closed());
     }
 
