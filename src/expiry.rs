@@ -59,7 +59,7 @@ fn system_clock() -> &'static quanta::Clock {
 /// A manual time source for loom models (loom cannot see quanta's atomics).
 #[cfg(clockcache_loom)]
 #[doc(hidden)]
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ManualClock(Arc<AtomicU64>);
 
 #[cfg(clockcache_loom)]
