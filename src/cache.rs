@@ -589,7 +589,9 @@ where
                     let target = u64::from(self.policy.climber.target.load(Ordering::Relaxed));
                     if self.policy.climber.observe(hits, misses, hold) {
                         let (promoted, dropped) = self.shards.departures();
-                        let probation = (self.capacity as u64 * target) >> 16;
+                        // A full-size shard's queue (each shard has its own).
+                        let shard_capacity = self.shards.get(0).capacity as u64;
+                        let probation = (shard_capacity * target) >> 16;
                         self.policy.door.review(
                             promoted,
                             dropped,

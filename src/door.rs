@@ -24,9 +24,9 @@
 //! measured on the same scale. A sample runs until it holds
 //! [`MIN_SAMPLE`] departures, over as many periods as that takes, and the
 //! door never closes on a period whose probation target was under
-//! [`MIN_JUDGED_PROBATION`] entries (the hill climber may shrink a small
-//! cache's probation to one entry, which no newcomer survives long enough
-//! to be read). While it is closed the climber holds the target.
+//! [`MIN_JUDGED_PROBATION`] entries per shard (the hill climber may shrink a
+//! small shard's probation to one entry, which no newcomer survives long
+//! enough to be read). While it is closed the climber holds the target.
 //!
 //! The door only ever turns away a new key from a **full** cache, and only
 //! for the plain inserts (`insert`, `get_or_insert_with`): counters are
@@ -49,11 +49,13 @@ const CLOSE_BELOW: u64 = 64;
 const OPEN_FROM: u64 = 8;
 /// Fewest probation departures in a period for the yield to count.
 const MIN_SAMPLE: u64 = 64;
-/// The door does not close on a yield measured while the probation target
-/// was under this many entries. The climber may shrink probation that far
-/// in a small cache (1% of 138 entries is one); every newcomer is then
-/// evicted by the next, few are read in time whatever the workload, and a
-/// door closed on that evidence could stay closed on a recency trace.
+/// The door does not close on a yield measured while a shard's probation
+/// target was under this many entries. The climber may shrink probation
+/// that far in a small shard (1% of a 138-entry cache, or of one of the
+/// 150-entry shards a cache of a thousand is split into, is one entry);
+/// every newcomer is then evicted by the next, few are read in time
+/// whatever the workload, and a door closed on that evidence could stay
+/// closed on a recency trace.
 pub(crate) const MIN_JUDGED_PROBATION: u64 = 2;
 /// With the door closed, one new key in this many (by hash) is a probe
 /// (1 in 8 measured the same hit ratios and cost 10% of cache-aside
