@@ -7,7 +7,7 @@
 #
 # Knobs: SANITIZERS="asan tsan miri" (which parts); MIRI_TESTS (the tests/
 # files Miri runs, default "cache drops regressions"); MIRI_LIB_SKIP (unit
-# test names Miri skips, default none); MIRI_TIMEOUT (seconds, default 600):
+# test names Miri skips, default none); MIRI_TIMEOUT (seconds, default 1200):
 # the budget of the whole Miri part, after which a run is killed and counted
 # as failed.
 set -euo pipefail
@@ -109,18 +109,18 @@ if [[ " $PARTS " == *" miri "* ]]; then
   banner "Miri"
   if component miri && component rust-src && cargo +nightly miri setup >/dev/null 2>&1; then
     export MIRIFLAGS="${MIRIFLAGS:--Zmiri-tree-borrows -Zmiri-ignore-leaks}"
-    miri_deadline=$((SECONDS + ${MIRI_TIMEOUT:-600}))
+    miri_deadline=$((SECONDS + ${MIRI_TIMEOUT:-1200}))
     miri_test() {
       # miri_test CARGO-MIRI-TEST-ARGS...: one run, within what is left of the budget.
       local left=$((miri_deadline - SECONDS))
       if [ "$left" -le 0 ]; then
-        echo "Miri: the ${MIRI_TIMEOUT:-600} s budget is spent; not run: $*"
+        echo "Miri: the ${MIRI_TIMEOUT:-1200} s budget is spent; not run: $*"
         return 1
       fi
       local rc=0
       timeout --kill-after=30 "$left" cargo +nightly miri test "$@" || rc=$?
       if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-        echo "Miri: killed when the ${MIRI_TIMEOUT:-600} s budget ran out: $*"
+        echo "Miri: killed when the ${MIRI_TIMEOUT:-1200} s budget ran out: $*"
       fi
       return "$rc"
     }
