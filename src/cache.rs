@@ -12,7 +12,7 @@ use crate::builder::CacheBuilder;
 use crate::clock::{self, Admit, Policy, Reason};
 use crate::counter::{self, CounterValue};
 use crate::door::{self, Door};
-use crate::entry::Entry;
+use crate::entry::{self, Entry};
 use crate::error::CacheError;
 use crate::expiry::{TimeSource, NEVER};
 use crate::glob::Pattern;
@@ -20,7 +20,7 @@ use crate::iter::Iter;
 use crate::occupancy::Occupancy;
 use crate::shard::Shards;
 use crate::stats::{CacheStats, Stat, Stats};
-use crate::sync::{fence, Arc, AtomicBool, Guard, Ordering, Owned, Reclaimer, Shared};
+use crate::sync::{fence, Arc, AtomicBool, Guard, Ordering, Reclaimer, Shared};
 use crate::table::{tag_of, Home, NewEntry, Rival, Slot, Table, SLOTS};
 
 /// A concurrent, bounded, in-memory cache with CLOCK eviction and per-entry TTL.
@@ -481,10 +481,11 @@ where
 
     /// Hands an unlinked node to the epoch collector.
     fn retire(&self, p: Shared<'_, Entry<K, V>>, guard: &Guard) {
-        // SAFETY: `p` was just unlinked by this thread's successful CAS, so
-        // no new reader can load it and nobody else retires it; readers that
-        // loaded it earlier are pinned, and destruction waits for them.
-        unsafe { guard.defer_destroy(p) };
+        // SAFETY: `p` was just unlinked by this thread's successful CAS (or
+        // was published pending and aborted by this thread), so no new reader
+        // can load it and nobody else retires it; readers that loaded it
+        // earlier are pinned, and destruction waits for them.
+        unsafe { entry::retire(p, guard) };
         self.reclaim.retired(guard);
     }
 
@@ -829,7 +830,7 @@ where
         if found.is_none() && self.turns_away(hash) {
             return;
         }
-        let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
+        let node = Entry::alloc(key, value, deadline);
         // SAFETY: `node` is ours until linked; linked nodes are freed only
         // through `retire`, after `guard` is dropped.
         let e = unsafe { node.deref() };
@@ -865,7 +866,7 @@ where
         if first.is_none() && self.turns_away(hash) {
             return value;
         }
-        let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
+        let node = Entry::alloc(key, value, deadline);
         // SAFETY: as in `put`.
         let e = unsafe { node.deref() };
         let mut published = false;
@@ -907,7 +908,7 @@ where
             self.retire(node, guard);
         } else {
             // SAFETY: never published, so no other thread has seen it.
-            drop(unsafe { node.into_owned() });
+            unsafe { entry::free(node) };
         }
     }
 
@@ -947,7 +948,7 @@ where
                 }
             };
             let value = V::from_counter(n)?;
-            let node = Owned::new(Entry::new(key, value, deadline)).into_shared(&guard);
+            let node = Entry::alloc(key, value, deadline);
             // SAFETY: ours until linked.
             let has_ttl = unsafe { node.deref() }.has_ttl();
             let done = match found {
@@ -976,7 +977,7 @@ where
             }
             // Lost a CAS: take the key back out of the never-published node.
             // SAFETY: the node was never linked, so this thread owns it.
-            key = unsafe { node.into_owned() }.into_box().key;
+            key = unsafe { entry::into_key(node) };
             backoff.spin();
         }
     }

@@ -38,8 +38,9 @@
 //! clears the bit) `→` unlinked (CAS to null by whoever removes, evicts or
 //! expires it) `→ EMPTY`. An overwrite or counter update CASes the committed
 //! pointer to a new node of the same key. Unlinked nodes are retired with
-//! `crossbeam_epoch::Guard::defer_destroy` and freed once no pinned thread
-//! can still see them. Two threads inserting one new key both publish
+//! `crossbeam_epoch::Guard::defer_unchecked` and dropped once no pinned
+//! thread can still see them; their memory then goes to a small per-thread
+//! pool that the next node of that size is carved from (`recycle.rs`). Two threads inserting one new key both publish
 //! pending, issue a `SeqCst` fence, and scan the key's buckets: a committed
 //! copy always wins, otherwise the copy earlier on the probe path wins and
 //! marks later ones `KILLED`, so a key never has two committed copies and
@@ -138,6 +139,7 @@ pub mod glob;
 mod iter;
 mod occupancy;
 mod probation;
+mod recycle;
 mod shard;
 mod stats;
 mod sync;

@@ -8,13 +8,13 @@
 //! neither side pays for the other.
 //!
 //! The queue is lossy on purpose, which keeps it to a `fetch_add` per push
-//! and a CAS per pop: a record whose slot no longer holds a probation entry
-//! with that tag (removed, evicted by another path, replaced) is skipped on
-//! pop; if more records are pushed than the ring holds, the oldest are
-//! overwritten, and a reader that races a writer on one cell may see a
-//! missing record. Every miss only costs policy quality: evictions always
-//! go through the table's CAS, so a stale record can never free a live
-//! entry twice or touch a pending one.
+//! and a CAS per pop (its only locked operations): a record whose slot no
+//! longer holds a probation entry with that tag (removed, evicted by another
+//! path, replaced) is skipped on pop; if more records are pushed than the
+//! ring holds, the oldest are overwritten, and a reader that races a writer
+//! on one cell may see a missing record. Every miss only costs policy
+//! quality: evictions always go through the table's CAS, so a stale record
+//! can never free a live entry twice or touch a pending one.
 
 use crate::sync::hint::{AtomicU32, AtomicUsize};
 use crate::sync::Ordering;
@@ -84,7 +84,13 @@ impl Fifo {
             {
                 continue;
             }
-            let rec = self.cells[from % len].swap(0, Ordering::Relaxed);
+            // The CAS made index `from` ours: no other popper reads this
+            // cell until the ring comes round, so a plain load and store
+            // do (a pusher a whole ring ahead may overwrite it meanwhile;
+            // one of the two records is then lost, as documented above).
+            let cell = &self.cells[from % len];
+            let rec = cell.load(Ordering::Relaxed);
+            cell.store(0, Ordering::Relaxed);
             if rec != 0 {
                 return Some(((rec >> 8) as usize, rec as u8));
             }

@@ -20,7 +20,7 @@ pub(crate) use loom::sync::atomic::{
 #[cfg(clockcache_loom)]
 pub(crate) use loom::sync::Arc;
 
-pub(crate) use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+pub(crate) use crossbeam_epoch::{Atomic, Guard, Shared};
 
 /// Atomics that only carry eviction-policy hints (the probation queues, the
 /// ghost, the climber): every use is relaxed and lossy by design, and no

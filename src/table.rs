@@ -652,8 +652,8 @@ impl<K, V> Table<K, V> {
                 let p = slot.load(Ordering::Relaxed, guard);
                 if !p.is_null() {
                     slot.store(Shared::null(), Ordering::Relaxed);
-                    // SAFETY: see above; `into_owned` strips the tag bits.
-                    drop(unsafe { p.into_owned() });
+                    // SAFETY: see above (`free` strips the tag bits).
+                    unsafe { crate::entry::free(p) };
                 }
             }
         }
