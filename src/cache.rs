@@ -797,25 +797,29 @@ where
         }
     }
 
-    /// Whether the admission door turns away a new key with `hash` (the
-    /// caller has just looked it up and found no entry): the cache is full,
-    /// the door is closed, the ghost does not remember the key and it is not
-    /// a probe (see [`crate::door`]). A key turned away is remembered in the
-    /// ghost word of its first candidate bucket, so its next insert gets in;
-    /// only that word is read here (half the false matches of a lookup in
-    /// both, and one cache line less).
-    fn turns_away(&self, hash: u64) -> bool {
-        if !self.policy.door.is_closed() || !self.occupancy.is_full() || Door::is_probe(hash) {
-            return false;
-        }
-        let home = self.table.home(hash);
-        let tag = tag_of(hash);
-        if self.policy.ghost.contains_in(home.first, tag) {
-            return false;
-        }
-        self.policy.ghost.record(home.first, tag);
+    /// Whether the admission door would turn away a new key with `hash`:
+    /// the cache is full, the door is closed, the ghost does not remember
+    /// the key and it is not a probe (see [`crate::door`]). Only the ghost
+    /// word of the key's first candidate bucket is read (half the false
+    /// matches of a lookup in both, and one cache line less).
+    #[inline]
+    fn door_closed_to(&self, hash: u64) -> bool {
+        self.policy.door.is_closed()
+            && self.occupancy.is_full()
+            && !Door::is_probe(hash)
+            && !self
+                .policy
+                .ghost
+                .contains_in(self.table.home(hash).first, tag_of(hash))
+    }
+
+    /// Turns away a new key: remembers it in the ghost word of its first
+    /// candidate bucket, so that its next insert gets in.
+    fn turn_away(&self, hash: u64) {
+        self.policy
+            .ghost
+            .record(self.table.home(hash).first, tag_of(hash));
         self.stats.incr(Stat::Rejection);
-        true
     }
 
     /// Insert-or-overwrite.
@@ -824,10 +828,17 @@ where
             return;
         }
         let hash = hash_of(&self.hasher, &key);
+        // A key the door turns away needs neither a node nor a pin when no
+        // slot on its path carries its tag: then it has no entry to update.
+        if self.door_closed_to(hash) && !self.table.tag_on_path(hash) {
+            self.turn_away(hash);
+            return;
+        }
         let guard = self.reclaim.pin();
-        // The first lookup also tells the door whether the key is new.
+        // A tag on the path may be another key's: look the key up.
         let mut found = self.table.find(hash, &key, &guard);
-        if found.is_none() && self.turns_away(hash) {
+        if found.is_none() && self.door_closed_to(hash) {
+            self.turn_away(hash);
             return;
         }
         let node = Entry::alloc(key, value, deadline);
@@ -863,7 +874,8 @@ where
         let hash = hash_of(&self.hasher, &key);
         let guard = self.reclaim.pin();
         let mut first = self.table.find(hash, &key, &guard);
-        if first.is_none() && self.turns_away(hash) {
+        if first.is_none() && self.door_closed_to(hash) {
+            self.turn_away(hash);
             return value;
         }
         let node = Entry::alloc(key, value, deadline);

@@ -68,7 +68,7 @@ impl Reclaimer {
         }
     }
 
-    /// Called after each `defer_destroy`.
+    /// Called after each retirement (`entry::retire`).
     #[inline]
     pub(crate) fn retired(&self, guard: &Guard) {
         #[cfg(clockcache_loom)]

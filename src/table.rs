@@ -283,6 +283,19 @@ impl<K, V> Table<K, V> {
         }
     }
 
+    /// Whether a slot on the probe path of `hash` carries its tag, i.e. may
+    /// hold (or be taking) an entry of that key. Reads only control words
+    /// and overflow counts, never a node, so it needs no epoch guard; `false`
+    /// means the key had no entry, committed or pending, as it looked.
+    #[inline]
+    pub(crate) fn tag_on_path(&self, hash: u64) -> bool {
+        let tag = tag_of(hash);
+        self.probe(self.home(hash), |_, bucket| {
+            (tag_matches(bucket.ctrl(), tag) != 0).then_some(())
+        })
+        .is_some()
+    }
+
     /// Finds the committed entry for `key`. Lock-free: loads only.
     #[inline]
     pub(crate) fn find<'g, Q>(
@@ -341,8 +354,8 @@ impl<K, V> Table<K, V> {
             if p.tag() != 0 {
                 continue;
             }
-            // SAFETY: `p` was loaded under `guard`; nodes are retired with
-            // `defer_destroy` only after being unlinked, so it stays
+            // SAFETY: `p` was loaded under `guard`; nodes are retired
+            // (`entry::retire`) only after being unlinked, so it stays
             // allocated until the guard is dropped. Null yields `None`.
             if let Some(e) = unsafe { p.as_ref() } {
                 if e.key.borrow() == key {
