@@ -244,9 +244,10 @@ where
     /// it is full, a new key may be turned away on its first insert (like
     /// moka's TinyLFU admission): when recent new keys were almost never read
     /// again before eviction (a Zipf tail, a loop, a scan), storing one more
-    /// would only evict a better entry, so the key's fingerprint is
-    /// remembered instead and the key is stored the next time it is
-    /// inserted. The cache measures this and stops turning keys away as
+    /// would only evict a better entry, so the key's fingerprint may be
+    /// remembered instead (one turn-away in two), and a key that keeps
+    /// being inserted is stored after about two turn-aways. The cache
+    /// measures this and stops turning keys away as
     /// soon as new keys start being read again. Overwrites of existing keys
     /// and counters ([`incr`](Self::incr)) are always stored; turned-away
     /// inserts are counted in [`CacheStats::rejections`].
@@ -813,12 +814,15 @@ where
                 .contains_in(self.table.home(hash).first, tag_of(hash))
     }
 
-    /// Turns away a new key: remembers it in the ghost word of its first
-    /// candidate bucket, so that its next insert gets in.
+    /// Turns away a new key, remembering it (one time in
+    /// [`door::RECORD_EVERY`]) in the ghost word of its first candidate
+    /// bucket, so that a later insert gets in.
     fn turn_away(&self, hash: u64) {
-        self.policy
-            .ghost
-            .record(self.table.home(hash).first, tag_of(hash));
+        if Door::remember_turned_away() {
+            self.policy
+                .ghost
+                .record(self.table.home(hash).first, tag_of(hash));
+        }
         self.stats.incr(Stat::Rejection);
     }
 

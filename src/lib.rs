@@ -72,10 +72,11 @@
 //! direction that raised the hit ratio over the last period of ten
 //! capacities' worth of requests, read from the stats on the eviction path
 //! (and holds it while the door below is closed, when the share no longer
-//! moves the hit ratio). The *door* (`door.rs`) watches what probation yields: when fewer than 1
-//! in 64 entries leaving it were read there (a Zipf tail, a loop, a scan),
-//! a full cache stops storing new keys on their first insert and only
-//! records their tag in the ghost, so a key is stored when it comes back:
+//! moves the hit ratio). The *door* (`door.rs`) watches what probation
+//! yields: when fewer than 1 in 64 entries leaving it were read there (a
+//! Zipf tail, a loop, a scan), a full cache stops storing new keys on their
+//! first insert and only records their tag in the ghost (one turn-away in
+//! two, at random), so a key is stored when it comes back while remembered:
 //! S3-FIFO with a probation share of zero, at the price of a lookup instead
 //! of an allocation, an eviction and a deferred free. One new key in 16 (by
 //! hash) still goes on probation as a probe, and the door opens again when

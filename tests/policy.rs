@@ -126,8 +126,9 @@ fn flood(c: &Cache<u64, u64>, cap: u64, n: u64) {
 }
 
 /// Once new keys stop being read again, a full cache turns a new key away
-/// on its first insert and stores it on the next one (the ghost remembers
-/// it); counters and overwrites are always stored.
+/// on its first insert and stores it when it keeps coming back (the ghost
+/// remembers one turn-away in two, drawn at random); counters and
+/// overwrites are always stored.
 #[test]
 fn the_door_closes_on_one_hit_wonders_and_admits_returning_keys() {
     let cap = 1_000u64;
@@ -146,12 +147,15 @@ fn the_door_closes_on_one_hit_wonders_and_admits_returning_keys() {
             !c.contains_key(&k)
         })
         .expect("no fresh key was turned away with the door closed");
-    c.insert(turned_away, 7);
-    assert_eq!(
-        c.get(&turned_away),
-        Some(7),
-        "a returning key was turned away"
-    );
+    // Remembered after two turn-aways on average; 40 in a row would be a
+    // 1 in 2^40 draw.
+    let tries = (1..=40)
+        .find(|_| {
+            c.insert(turned_away, 7);
+            c.get(&turned_away).is_some()
+        })
+        .expect("a key that kept coming back was turned away 40 times");
+    assert_eq!(c.get(&turned_away), Some(7), "stored after {tries} inserts");
     // Counters are never turned away, nor overwrites of existing entries.
     for k in 3_000_000..3_000_100u64 {
         assert_eq!(c.incr(k, 1, 10, None), Ok(11));
