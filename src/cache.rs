@@ -244,9 +244,9 @@ where
     /// it is full, a new key may be turned away on its first insert (like
     /// moka's TinyLFU admission): when recent new keys were almost never read
     /// again before eviction (a Zipf tail, a loop, a scan), storing one more
-    /// would only evict a better entry, so the key's fingerprint may be
-    /// remembered instead (one turn-away in two), and a key that keeps
-    /// being inserted is stored after about two turn-aways. The cache
+    /// would only evict a better entry, so the key is counted instead, and
+    /// a key that keeps being inserted is stored on about its third insert
+    /// (its second turn-away is remembered, its next insert stored). The cache
     /// measures this and stops turning keys away as
     /// soon as new keys start being read again. Overwrites of existing keys
     /// and counters ([`incr`](Self::incr)) are always stored; turned-away
@@ -630,6 +630,9 @@ where
             // Evictions made to free room for this entry; their `len`
             // decrements are settled below.
             let (slot, credits) = self.make_room(hash, &e.key, NewEntry { tag, ttl }, shard, guard);
+            if self.policy.door.is_closed() {
+                self.policy.sketch.count(hash);
+            }
             // A key evicted from probation not long ago skips probation, and
             // so do the keys that fill the cache.
             let admit = if self.policy.ghost.contains(home, tag) {
@@ -799,30 +802,34 @@ where
     }
 
     /// Whether the admission door would turn away a new key with `hash`:
-    /// the cache is full, the door is closed, the ghost does not remember
-    /// the key and it is not a probe (see [`crate::door`]). Only the ghost
-    /// word of the key's first candidate bucket is read (half the false
-    /// matches of a lookup in both, and one cache line less).
+    /// the cache is full, the door is closed, the key is not a probe, and
+    /// the ghost does not remember it or the sketch has not seen it (a ghost
+    /// tag's chance match is not enough; see [`crate::sketch`]). Only the
+    /// ghost word of the key's first candidate bucket is read (half the
+    /// false matches of a lookup in both, and one cache line less).
     #[inline]
     fn door_closed_to(&self, hash: u64) -> bool {
         self.policy.door.is_closed()
             && self.occupancy.is_full()
             && !Door::is_probe(hash)
-            && !self
+            && !(self
                 .policy
                 .ghost
                 .contains_in(self.table.home(hash).first, tag_of(hash))
+                && self.policy.sketch.seen(hash))
     }
 
-    /// Turns away a new key, remembering it (one time in
-    /// [`door::RECORD_EVERY`]) in the ghost word of its first candidate
-    /// bucket, so that a later insert gets in.
+    /// Turns away a new key. The sketch counts it, and if the sketch had
+    /// seen it before, the ghost word of its first candidate bucket
+    /// remembers it, so that its next insert gets in.
     fn turn_away(&self, hash: u64) {
-        if Door::remember_turned_away() {
+        let sketch = &self.policy.sketch;
+        if sketch.seen(hash) {
             self.policy
                 .ghost
                 .record(self.table.home(hash).first, tag_of(hash));
         }
+        sketch.count(hash);
         self.stats.incr(Stat::Rejection);
     }
 

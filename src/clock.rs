@@ -39,6 +39,7 @@ use crate::entry::Entry;
 use crate::expiry::TimeSource;
 use crate::ghost::Ghost;
 use crate::shard::{Shard, Shards};
+use crate::sketch::Sketch;
 use crate::sync::{AtomicU8, Guard, Ordering, Shared};
 use crate::table::{is_occupied, may_expire, Home, Slot, Table, SLOTS};
 
@@ -78,6 +79,9 @@ pub(crate) struct Policy {
     pub(crate) climber: Climber,
     /// Turns new keys away from a full cache while probation yields nothing.
     pub(crate) door: Door,
+    /// How often new keys were turned away lately (allocated when the door
+    /// first closes).
+    pub(crate) sketch: Sketch,
 }
 
 impl Policy {
@@ -86,6 +90,7 @@ impl Policy {
             ghost: Ghost::try_new(buckets)?,
             climber: Climber::new(capacity),
             door: Door::new(door),
+            sketch: Sketch::new(capacity),
         })
     }
 }

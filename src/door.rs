@@ -13,18 +13,13 @@
 //! trade; unlike them, this door opens again by itself when the workload
 //! turns to recency.)
 //!
-//! Only one turned-away key in [`RECORD_EVERY`] (drawn at random, per
-//! turn-away) is remembered. A key that keeps coming back is remembered
-//! after two turn-aways on average, so admission favours keys by how often
-//! they return, not only by whether they returned once; and the ghost,
-//! which turned-away keys otherwise flood, keeps its records (probation's
-//! evictions among them) twice as long. Measured over the 16 traces (4 hash
-//! seeds, single thread), against remembering every one: mean hit ratio
-//! +0.4 / +0.3 / −0.1 points at 1 / 5 / 20% capacities, up to +2.5 on the
-//! loop-heavy small caches (lirs-multi2 at 57 entries), −0.3 on the scan +
-//! hot set workload (see docs/policy-experiments.md, session 5).
+//! Which turned-away keys are remembered, and which remembered keys are
+//! let in, the door's sketch decides ([`crate::sketch`]): only keys it has
+//! seen turned away before, so a key is stored on about its third insert
+//! within the sketch's memory, and a scan's keys, seen once, leave the ghost
+//! alone.
 //!
-//! What decides is the **yield** of probation: the share of entries that
+//! What opens and closes the door is the **yield** of probation: the share of entries that
 //! were read while on probation (and promoted), among all that left it.
 //! Each period of the climber (see [`crate::adapt`]) closes the door if the
 //! yield was under [`CLOSE_BELOW`] and opens it if it was at least
@@ -49,8 +44,6 @@
 //! loom model (`sync::hint`): a thread that acts on a stale state makes one
 //! slightly worse admission decision.
 
-use std::cell::Cell;
-
 use crate::sync::hint::{AtomicBool, AtomicU64};
 use crate::sync::Ordering;
 
@@ -74,10 +67,6 @@ pub(crate) const MIN_JUDGED_PROBATION: u64 = 2;
 /// (1 in 8 measured the same hit ratios and cost 10% of cache-aside
 /// throughput on the Zipf benchmark).
 pub(crate) const PROBE_EVERY: u64 = 16;
-/// With the door closed, one turned-away key in this many is remembered in
-/// the ghost (1 in 3 and 1 in 4 cost the 20% capacities 0.3–0.5 points).
-pub(crate) const RECORD_EVERY: u32 = 2;
-
 /// The door's state.
 pub(crate) struct Door {
     /// `false` when the cache was built with `always_admit`: the door then
@@ -111,26 +100,6 @@ impl Door {
     #[inline]
     pub(crate) fn is_probe(hash: u64) -> bool {
         (hash >> 24).is_multiple_of(PROBE_EVERY)
-    }
-
-    /// Whether to remember a key the door turns away: one in
-    /// [`RECORD_EVERY`], drawn from a per-thread xorshift generator (not the
-    /// key's hash: every key must get its chance on some return).
-    #[inline]
-    pub(crate) fn remember_turned_away() -> bool {
-        thread_local! {
-            static STATE: Cell<u32> = const { Cell::new(0x9E37_79B9) };
-        }
-        STATE
-            .try_with(|state| {
-                let mut x = state.get();
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                state.set(x);
-                x.is_multiple_of(RECORD_EVERY)
-            })
-            .unwrap_or(true)
     }
 
     /// Ends a period: `promoted` and `dropped` are the running totals of
@@ -232,16 +201,6 @@ mod tests {
         let door = Door::new(false);
         door.review(0, 1_000, true);
         assert!(!door.is_closed());
-    }
-
-    #[test]
-    fn about_one_turned_away_key_in_two_is_remembered() {
-        let n = (0..10_000).filter(|_| Door::remember_turned_away()).count();
-        assert!((4_500..5_500).contains(&n), "{n}");
-        // Not a fixed pattern: both answers come in runs of two or more.
-        let draws: Vec<bool> = (0..1_000).map(|_| Door::remember_turned_away()).collect();
-        assert!(draws.windows(2).any(|w| w[0] && w[1]));
-        assert!(draws.windows(2).any(|w| !w[0] && !w[1]));
     }
 
     #[test]

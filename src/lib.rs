@@ -75,8 +75,10 @@
 //! moves the hit ratio). The *door* (`door.rs`) watches what probation
 //! yields: when fewer than 1 in 64 entries leaving it were read there (a
 //! Zipf tail, a loop, a scan), a full cache stops storing new keys on their
-//! first insert and only records their tag in the ghost (one turn-away in
-//! two, at random), so a key is stored when it comes back while remembered:
+//! first insert. A count-min sketch of turn-aways (`sketch.rs`, allocated
+//! when the door first closes) decides which keys the ghost remembers: those
+//! turned away before; a key is stored when it comes back while remembered
+//! (and seen by the sketch, so a ghost tag's chance match is not enough):
 //! S3-FIFO with a probation share of zero, at the price of a lookup instead
 //! of an allocation, an eviction and a deferred free. One new key in 16 (by
 //! hash) still goes on probation as a probe, and the door opens again when
@@ -142,6 +144,7 @@ mod occupancy;
 mod probation;
 mod recycle;
 mod shard;
+mod sketch;
 mod stats;
 mod sync;
 mod table;

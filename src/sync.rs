@@ -29,7 +29,9 @@ pub(crate) use crossbeam_epoch::{Atomic, Guard, Shared};
 /// the model, so that loom's search is spent on the table's protocol
 /// instead of on interleavings of hints that cannot break it.
 pub(crate) mod hint {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize};
+    pub(crate) use std::sync::atomic::{
+        AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
+    };
 }
 pub(crate) use std::sync::atomic::Ordering;
 
