@@ -215,6 +215,11 @@ where
             inner.unlink(slot, p, Reason::Expired, &guard);
         }
         inner.stats.incr(Stat::Miss);
+        if inner.policy.door.is_closed() {
+            // A miss is usually followed by an insert, which the door may
+            // turn away: start loading the key's sketch counters.
+            inner.policy.sketch.prefetch(hash);
+        }
         None
     }
 
@@ -590,6 +595,7 @@ where
                     let hold = self.policy.door.is_closed();
                     let target = u64::from(self.policy.climber.target.load(Ordering::Relaxed));
                     if self.policy.climber.observe(hits, misses, hold) {
+                        self.policy.sketch.age();
                         let (promoted, dropped) = self.shards.departures();
                         // A full-size shard's queue (each shard has its own).
                         let shard_capacity = self.shards.get(0).capacity as u64;
@@ -631,7 +637,7 @@ where
             // decrements are settled below.
             let (slot, credits) = self.make_room(hash, &e.key, NewEntry { tag, ttl }, shard, guard);
             if self.policy.door.is_closed() {
-                self.policy.sketch.count(hash);
+                let _ = self.policy.sketch.count(hash);
             }
             // A key evicted from probation not long ago skips probation, and
             // so do the keys that fill the cache.
@@ -823,13 +829,11 @@ where
     /// seen it before, the ghost word of its first candidate bucket
     /// remembers it, so that its next insert gets in.
     fn turn_away(&self, hash: u64) {
-        let sketch = &self.policy.sketch;
-        if sketch.seen(hash) {
+        if self.policy.sketch.count(hash) {
             self.policy
                 .ghost
                 .record(self.table.home(hash).first, tag_of(hash));
         }
-        sketch.count(hash);
         self.stats.incr(Stat::Rejection);
     }
 
@@ -839,6 +843,9 @@ where
             return;
         }
         let hash = hash_of(&self.hasher, &key);
+        if self.policy.door.is_closed() {
+            self.policy.sketch.prefetch(hash);
+        }
         // A key the door turns away needs neither a node nor a pin when no
         // slot on its path carries its tag: then it has no entry to update.
         if self.door_closed_to(hash) && !self.table.tag_on_path(hash) {

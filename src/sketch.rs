@@ -3,30 +3,30 @@
 //!
 //! With the door closed (see [`crate::door`]) a turned-away key is
 //! remembered in the ghost only if the sketch has seen it turned away before
-//! (within the sketch's sample), and a key the ghost remembers is let in
+//! (within the last period or two), and a key the ghost remembers is let in
 //! only if the sketch has seen it. A scan's keys, each seen once, then
 //! neither flood the ghost nor ride in on a ghost tag's chance match, and the
 //! ghost keeps the records of keys that come back for much longer. Against
 //! remembering one turn-away in two at random, over the 16 traces (8 hash
-//! seeds, single thread): mean hit ratio +0.6 / +0.15 / +0.1 points at 1 /
-//! 5 / 20% capacities, scan + hot set +0.3, Zipf +0.2 (see
-//! docs/policy-experiments.md, session 6).
+//! seeds, single thread): mean hit ratio +0.7 / +0.2 / +0.1 points at 1 /
+//! 5 / 20% capacities, scan + hot set +0.3 (see docs/policy-experiments.md,
+//! session 6).
 //!
 //! **Layout.** [`PER_ENTRY`] counters per entry of capacity, 16 to a `u64`
-//! word, at least [`MIN_WORDS`] words. A key's four counters lie in one
-//! 64-byte block of eight words (one cache line per update), each in a
-//! different pair of words. An update increments only the key's smallest
-//! counters (conservative update), and after [`SAMPLE_PER_ENTRY`] ×
-//! capacity updates every counter is halved, so the sketch forgets at the
-//! pace of the workload.
+//! word, at least [`MIN_WORDS`] words. A key's four counters are four
+//! nibbles of one word picked by its hash, so a count is one load and one
+//! store. It increments only the key's smallest counters (conservative
+//! update). Every counter is halved once per period of the hill climber
+//! ([`crate::adapt`], ten capacities' worth of requests), so the sketch
+//! forgets at the pace of the workload, as TinyLFU's does.
 //!
 //! **Cost.** Nothing until the door first closes: the counters are
-//! allocated then (4 bytes per entry of capacity), so an empty cache and a
+//! allocated then (2 bytes per entry of capacity), so an empty cache and a
 //! cache whose door stays open pay nothing. Counters are relaxed loads and
 //! stores, lossy like every policy hint: a lost update costs a little
 //! accuracy, never safety. The halving is one pass over the counters by the
-//! thread whose update completes a sample (once per 8 × capacity
-//! turn-aways; about half a millisecond at a million entries).
+//! thread that closes a climber period (a quarter of a word per entry of
+//! capacity: about 0.1 ms at a million entries).
 
 use std::ptr;
 
@@ -34,15 +34,12 @@ use crate::sync::hint::{AtomicPtr, AtomicU64};
 use crate::sync::Ordering;
 use crate::zeroed::ZeroedSlice;
 
-/// Counters per entry of capacity (4 bits each).
-pub(crate) const PER_ENTRY: usize = 8;
+/// Counters per entry of capacity (4 bits each). 1, 2 and 8 measured the
+/// same mean hit ratios over the traces within 0.1 point.
+pub(crate) const PER_ENTRY: usize = 4;
 /// Fewest words, so that a small cache's sketch is not all collisions
 /// (4 KiB; measured +0.7 on the 1% mean against sizing by capacity alone).
 pub(crate) const MIN_WORDS: usize = 512;
-/// Updates per entry of capacity between two halvings.
-pub(crate) const SAMPLE_PER_ENTRY: u64 = 8;
-/// Words per block (one cache line).
-const BLOCK: usize = 8;
 const COUNTER_MAX: u64 = 15;
 /// Keeps the low three bits of every 4-bit counter after a shift right.
 const HALF_MASK: u64 = 0x7777_7777_7777_7777;
@@ -50,17 +47,14 @@ const HALF_MASK: u64 = 0x7777_7777_7777_7777;
 /// The sketch, allocated on first use.
 pub(crate) struct Sketch {
     capacity: usize,
-    /// Null until the first update; then a `Box<Counters>` that lives until
+    /// Null until the first count; then a `Box<Counters>` that lives until
     /// the sketch is dropped.
     counters: AtomicPtr<Counters>,
 }
 
 struct Counters {
+    /// A power of two in length.
     words: ZeroedSlice<AtomicU64>,
-    block_mask: usize,
-    sample: u64,
-    /// Updates since the last halving (lossy).
-    updates: AtomicU64,
 }
 
 impl Sketch {
@@ -89,11 +83,34 @@ impl Sketch {
         self.counters().is_none_or(|c| c.estimate(hash) > 0)
     }
 
-    /// Counts one turn-away (or admission) of the key with `hash`.
+    /// Counts one turn-away (or admission) of the key with `hash`, and says
+    /// whether it had been counted before (as [`seen`](Self::seen) would
+    /// have, before this count).
     #[inline]
-    pub(crate) fn count(&self, hash: u64) {
-        if let Some(c) = self.counters().or_else(|| self.install()) {
-            c.increment(hash);
+    pub(crate) fn count(&self, hash: u64) -> bool {
+        match self.counters().or_else(|| self.install()) {
+            Some(c) => c.increment(hash) > 0,
+            None => true,
+        }
+    }
+
+    /// Starts loading the key's counters, if they are allocated.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        if let Some(c) = self.counters() {
+            crate::table::prefetch(&c.words[c.cell(hash).0]);
+        }
+    }
+
+    /// Halves every counter: the sketch's sample ends.
+    pub(crate) fn age(&self) {
+        if let Some(c) = self.counters() {
+            for word in c.words.iter() {
+                word.store(
+                    (word.load(Ordering::Relaxed) >> 1) & HALF_MASK,
+                    Ordering::Relaxed,
+                );
+            }
         }
     }
 
@@ -102,18 +119,14 @@ impl Sketch {
     #[cold]
     fn install(&self) -> Option<&Counters> {
         let new = Box::into_raw(Box::new(Counters::try_new(self.capacity)?));
-        match self.counters.compare_exchange(
-            ptr::null_mut(),
-            new,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => {}
-            Err(_) => {
-                // SAFETY: `new` came from `Box::into_raw` above and was never
-                // published, so this thread owns it.
-                drop(unsafe { Box::from_raw(new) });
-            }
+        if self
+            .counters
+            .compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // SAFETY: `new` came from `Box::into_raw` above and was never
+            // published, so this thread owns it.
+            drop(unsafe { Box::from_raw(new) });
         }
         self.counters()
     }
@@ -140,71 +153,59 @@ impl Counters {
             .max(MIN_WORDS);
         // SAFETY: all-zero bytes are a valid `AtomicU64` (zero), and its
         // alignment is 8.
-        let slice = unsafe { ZeroedSlice::new(words) }?;
-        Some(Counters {
-            words: slice,
-            block_mask: words / BLOCK - 1,
-            sample: SAMPLE_PER_ENTRY.saturating_mul(capacity.max(1) as u64),
-            updates: AtomicU64::new(0),
-        })
+        let words = unsafe { ZeroedSlice::new(words) }?;
+        Some(Counters { words })
     }
 
-    /// The key's four counters, as (word index, bit shift). Hash bits are
-    /// remixed so that they are independent of the bucket and tag bits.
+    /// The key's word and the bit shifts of its four counters in it. The
+    /// hash is remixed so that these bits are independent of the bucket
+    /// and tag bits; two of the four may coincide.
     #[inline]
-    fn cells(&self, hash: u64) -> [(usize, u32); 4] {
+    fn cell(&self, hash: u64) -> (usize, [u32; 4]) {
         let h = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let block = ((h >> 40) as usize & self.block_mask) * BLOCK;
-        std::array::from_fn(|k| {
-            let word = block + 2 * k + ((h >> k) & 1) as usize;
-            let nibble = ((h >> (8 + 4 * k)) & 15) as u32;
-            (word, 4 * nibble)
-        })
+        let word = (h >> 40) as usize & (self.words.len() - 1);
+        (
+            word,
+            std::array::from_fn(|k| ((h >> (4 * k)) & 15) as u32 * 4),
+        )
     }
 
     #[inline]
-    fn read(&self, (w, s): (usize, u32)) -> u64 {
-        (self.words[w].load(Ordering::Relaxed) >> s) & COUNTER_MAX
-    }
-
     fn estimate(&self, hash: u64) -> u64 {
-        self.cells(hash)
-            .into_iter()
-            .map(|c| self.read(c))
-            .min()
-            .unwrap_or(0)
+        let (w, shifts) = self.cell(hash);
+        let x = self.words[w].load(Ordering::Relaxed);
+        min_of(x, shifts)
     }
 
-    fn increment(&self, hash: u64) {
-        let cells = self.cells(hash);
-        let values = cells.map(|c| self.read(c));
-        let min = values.into_iter().min().unwrap_or(COUNTER_MAX);
-        if min == COUNTER_MAX {
-            return;
-        }
-        for ((w, s), v) in cells.into_iter().zip(values) {
-            if v == min {
-                let word = &self.words[w];
-                word.store(word.load(Ordering::Relaxed) + (1 << s), Ordering::Relaxed);
+    /// Increments the key's smallest counters; returns the estimate from
+    /// before.
+    #[inline]
+    fn increment(&self, hash: u64) -> u64 {
+        let (w, shifts) = self.cell(hash);
+        let word = &self.words[w];
+        let x = word.load(Ordering::Relaxed);
+        let min = min_of(x, shifts);
+        if min < COUNTER_MAX {
+            let mut add = 0u64;
+            for s in shifts {
+                if (x >> s) & COUNTER_MAX == min {
+                    // `|=`: a nibble named twice is incremented once.
+                    add |= 1 << s;
+                }
             }
+            word.store(x + add, Ordering::Relaxed);
         }
-        let n = self.updates.load(Ordering::Relaxed) + 1;
-        if n < self.sample {
-            self.updates.store(n, Ordering::Relaxed);
-        } else if self
-            .updates
-            .compare_exchange(n - 1, 0, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-        {
-            // This thread completed the sample: halve every counter.
-            for word in self.words.iter() {
-                word.store(
-                    (word.load(Ordering::Relaxed) >> 1) & HALF_MASK,
-                    Ordering::Relaxed,
-                );
-            }
-        }
+        min
     }
+}
+
+#[inline]
+fn min_of(x: u64, shifts: [u32; 4]) -> u64 {
+    shifts
+        .into_iter()
+        .map(|s| (x >> s) & COUNTER_MAX)
+        .min()
+        .unwrap_or(0)
 }
 
 #[cfg(all(test, not(clockcache_loom)))]
@@ -219,29 +220,29 @@ mod tests {
     fn allocates_on_first_count_and_remembers_counted_keys() {
         let s = Sketch::new(1_000);
         assert!(s.counters().is_none(), "nothing allocated before use");
-        s.count(hash(1));
+        assert!(!s.count(hash(1)), "not seen before its first count");
         assert!(s.counters().is_some());
         assert!(s.seen(hash(1)));
+        assert!(s.count(hash(1)));
         // Few of 500 other keys collide with one counted key.
         let false_hits = (2..502).filter(|&i| s.seen(hash(i))).count();
         assert!(false_hits < 5, "{false_hits}");
     }
 
     #[test]
-    fn counters_saturate_and_halve_after_a_sample() {
+    fn counters_saturate_and_halve_when_aged() {
         let s = Sketch::new(10);
         for _ in 0..100 {
             s.count(hash(7));
         }
         let c = s.counters().unwrap();
         assert_eq!(c.estimate(hash(7)), COUNTER_MAX, "saturates at 15");
-        // Each count of a fresh key is one update; the sample is 80.
-        let before = c.updates.load(Ordering::Relaxed);
-        for i in 0..(c.sample - before) {
-            s.count(hash(1_000 + i));
-        }
-        assert_eq!(c.estimate(hash(7)), COUNTER_MAX / 2, "halved once");
-        assert_eq!(c.updates.load(Ordering::Relaxed), 0);
+        s.age();
+        assert_eq!(c.estimate(hash(7)), COUNTER_MAX / 2);
+        s.count(hash(8));
+        s.age();
+        assert!(!s.seen(hash(8)), "a single count is forgotten");
+        assert_eq!(c.estimate(hash(7)), COUNTER_MAX / 4);
     }
 
     #[test]
