@@ -3,14 +3,16 @@
 //!
 //! With the door closed (see [`crate::door`]) a turned-away key is
 //! remembered in the ghost only if the sketch has seen it turned away before
-//! (within the last period or two), and a key the ghost remembers is let in
+//! (a count of one lasts until the next halving, at most one climber
+//! period), and a key the ghost remembers is let in
 //! only if the sketch has seen it. A scan's keys, each seen once, then
 //! neither flood the ghost nor ride in on a ghost tag's chance match, and the
 //! ghost keeps the records of keys that come back for much longer. Against
 //! remembering one turn-away in two at random, over the 16 traces (8 hash
-//! seeds, single thread): mean hit ratio +0.7 / +0.2 / +0.1 points at 1 /
-//! 5 / 20% capacities, scan + hot set +0.3 (see docs/policy-experiments.md,
-//! session 6).
+//! seeds, single thread): mean hit ratio +0.6 / +0.2 / +0.1 points at 1 /
+//! 5 / 20% capacities, scan + hot set +0.4, Zipf +0.3 (see
+//! docs/policy-experiments.md, session 6). The price is one sketch word
+//! read and written per turned-away key, a cache miss in a large cache.
 //!
 //! **Layout.** [`PER_ENTRY`] counters per entry of capacity, 16 to a `u64`
 //! word, at least [`MIN_WORDS`] words. A key's four counters are four
