@@ -215,11 +215,6 @@ where
             inner.unlink(slot, p, Reason::Expired, &guard);
         }
         inner.stats.incr(Stat::Miss);
-        if inner.policy.door.is_closed() {
-            // A miss is usually followed by an insert, which the door may
-            // turn away: start loading the key's sketch counters.
-            inner.policy.sketch.prefetch(hash);
-        }
         None
     }
 
@@ -631,14 +626,16 @@ where
         let e = unsafe { node.deref() };
         let ttl = e.has_ttl();
         self.policy.ghost.prefetch(home);
+        if self.policy.door.is_closed() {
+            // Probes and remembered keys count too: a key the door let in
+            // and that comes back after its eviction has been seen.
+            let _ = self.policy.sketch.count(hash);
+        }
         let backoff = Backoff::new();
         loop {
             // Evictions made to free room for this entry; their `len`
             // decrements are settled below.
             let (slot, credits) = self.make_room(hash, &e.key, NewEntry { tag, ttl }, shard, guard);
-            if self.policy.door.is_closed() {
-                let _ = self.policy.sketch.count(hash);
-            }
             // A key evicted from probation not long ago skips probation, and
             // so do the keys that fill the cache.
             let admit = if self.policy.ghost.contains(home, tag) {
@@ -843,9 +840,6 @@ where
             return;
         }
         let hash = hash_of(&self.hasher, &key);
-        if self.policy.door.is_closed() {
-            self.policy.sketch.prefetch(hash);
-        }
         // A key the door turns away needs neither a node nor a pin when no
         // slot on its path carries its tag: then it has no entry to update.
         if self.door_closed_to(hash) && !self.table.tag_on_path(hash) {

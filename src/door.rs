@@ -19,8 +19,9 @@
 //! within the sketch's memory, and a scan's keys, seen once, leave the ghost
 //! alone.
 //!
-//! What opens and closes the door is the **yield** of probation: the share of entries that
-//! were read while on probation (and promoted), among all that left it.
+//! What opens and closes the door is the **yield** of probation: the share
+//! of entries that were read while on probation (and promoted), among all
+//! that left it.
 //! Each period of the climber (see [`crate::adapt`]) closes the door if the
 //! yield was under [`CLOSE_BELOW`] and opens it if it was at least
 //! [`OPEN_FROM`]. While the door is closed, one new key in [`PROBE_EVERY`]

@@ -96,14 +96,6 @@ impl Sketch {
         }
     }
 
-    /// Starts loading the key's counters, if they are allocated.
-    #[inline]
-    pub(crate) fn prefetch(&self, hash: u64) {
-        if let Some(c) = self.counters() {
-            crate::table::prefetch(&c.words[c.cell(hash).0]);
-        }
-    }
-
     /// Halves every counter: the sketch's sample ends.
     pub(crate) fn age(&self) {
         if let Some(c) = self.counters() {
