@@ -31,7 +31,7 @@
 
 use std::ptr;
 
-use crate::sync::hint::{AtomicPtr, AtomicU64};
+use crate::sync::hint::{AtomicBool, AtomicPtr, AtomicU64};
 use crate::sync::Ordering;
 use crate::zeroed::ZeroedSlice;
 
@@ -52,6 +52,9 @@ pub(crate) struct Sketch {
     /// Null until the first count; then a `Box<Counters>` that lives until
     /// the sketch is dropped.
     counters: AtomicPtr<Counters>,
+    /// Set when the allocation failed: the door then does without the
+    /// sketch, and no later turn-away tries to allocate again.
+    failed: AtomicBool,
 }
 
 struct Counters {
@@ -64,6 +67,7 @@ impl Sketch {
         Sketch {
             capacity,
             counters: AtomicPtr::new(ptr::null_mut()),
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -112,7 +116,14 @@ impl Sketch {
     /// the allocation failed.
     #[cold]
     fn install(&self) -> Option<&Counters> {
-        let new = Box::into_raw(Box::new(Counters::try_new(self.capacity)?));
+        if self.failed.load(Ordering::Relaxed) {
+            return None;
+        }
+        let Some(counters) = Counters::try_new(self.capacity) else {
+            self.failed.store(true, Ordering::Relaxed);
+            return None;
+        };
+        let new = Box::into_raw(Box::new(counters));
         if self
             .counters
             .compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
@@ -237,6 +248,19 @@ mod tests {
         s.age();
         assert!(!s.seen(hash(8)), "a single count is forgotten");
         assert_eq!(c.estimate(hash(7)), COUNTER_MAX / 4);
+    }
+
+    #[test]
+    fn without_counters_every_key_counts_as_seen() {
+        // No sketch can be sized for this capacity (the builder clamps real
+        // capacities far below it): the door falls back to remembering
+        // every turned-away key, and stops trying to allocate.
+        let s = Sketch::new(usize::MAX);
+        assert!(s.count(hash(1)), "seen, as without a sketch");
+        assert!(s.seen(hash(2)));
+        assert!(s.failed.load(Ordering::Relaxed));
+        assert!(s.counters().is_none());
+        s.age();
     }
 
     #[test]
