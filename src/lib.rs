@@ -41,7 +41,8 @@
 //! `crossbeam_epoch::Guard::defer_unchecked` and dropped once no pinned
 //! thread can still see them; their memory then goes to a small per-thread
 //! pool that the next node of that size is carved from (`recycle.rs`). Two
-//! threads inserting one new key both publish pending, issue a `SeqCst` fence, and scan the key's buckets: a committed
+//! threads inserting one new key both publish pending, issue a `SeqCst`
+//! fence, and scan the key's buckets: a committed
 //! copy always wins, otherwise the copy earlier on the probe path wins and
 //! marks later ones `KILLED`, so a key never has two committed copies and
 //! some inserter always succeeds.
