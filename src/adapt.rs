@@ -65,8 +65,8 @@ impl Climber {
 
     /// Closes the current period if it is long enough (given the cache's
     /// running hit and miss counts) and moves the target, unless `hold`.
-    /// Returns whether this call closed a period (then the caller also
-    /// reviews the door).
+    /// Returns whether this call closed a period (then the caller ages the
+    /// door's sketch).
     ///
     /// The cache holds the target while the door is closed: new keys then
     /// skip probation, so its share no longer moves the hit ratio, and a

@@ -584,13 +584,16 @@ where
                 self.count_eviction(reason);
                 if shard.tick() {
                     let (hits, misses) = self.stats.requests();
-                    // The door is judged on the period's probation target
+                    // The door is judged on the current probation target
                     // (read before the climber moves it), and holds the
                     // climber while closed (see `Climber::observe`).
                     let hold = self.policy.door.is_closed();
                     let target = u64::from(self.policy.climber.target.load(Ordering::Relaxed));
-                    if self.policy.climber.observe(hits, misses, hold) {
-                        self.policy.sketch.age();
+                    if self
+                        .policy
+                        .door
+                        .review_due(hits.wrapping_add(misses), self.capacity)
+                    {
                         let (promoted, dropped) = self.shards.departures();
                         // A full-size shard's queue (each shard has its own).
                         let shard_capacity = self.shards.get(0).capacity as u64;
@@ -600,6 +603,9 @@ where
                             dropped,
                             probation >= door::MIN_JUDGED_PROBATION,
                         );
+                    }
+                    if self.policy.climber.observe(hits, misses, hold) {
+                        self.policy.sketch.age();
                     }
                 }
                 return true;
