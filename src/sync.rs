@@ -3,7 +3,7 @@
 //! Every other module of the concurrent core imports its synchronisation
 //! primitives from here. Under `--cfg clockcache_loom` (together with
 //! `--cfg crossbeam_loom`, which makes crossbeam-epoch itself loom-aware) they
-//! map to [`loom`]'s model-checked versions, so the loom suite in `loom-tests/`
+//! map to `loom`'s model-checked versions, so the loom suite in `loom-tests/`
 //! explores exactly the code that ships.
 
 #[cfg(not(clockcache_loom))]
