@@ -589,11 +589,7 @@ where
                     // climber while closed (see `Climber::observe`).
                     let hold = self.policy.door.is_closed();
                     let target = u64::from(self.policy.climber.target.load(Ordering::Relaxed));
-                    if self
-                        .policy
-                        .door
-                        .review_due(hits.wrapping_add(misses), self.capacity)
-                    {
+                    if self.policy.door.review_due(hits.wrapping_add(misses)) {
                         let (promoted, dropped) = self.shards.departures();
                         // A full-size shard's queue (each shard has its own).
                         let shard_capacity = self.shards.get(0).capacity as u64;

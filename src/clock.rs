@@ -89,7 +89,7 @@ impl Policy {
         Some(Policy {
             ghost: Ghost::try_new(buckets)?,
             climber: Climber::new(capacity),
-            door: Door::new(door),
+            door: Door::new(door, capacity),
             sketch: Sketch::new(capacity),
         })
     }

@@ -25,10 +25,10 @@
 //! Every [`REVIEW_CAPACITIES`] capacities' worth of requests the door is
 //! reviewed: it closes if the yield was under [`CLOSE_BELOW`] and opens if
 //! it was at least [`OPEN_FROM`]. While the door is closed, one new key in
-//! [`PROBE_EVERY`] (chosen by hash) is still put on probation, and the probation target is
-//! divided by the same factor, so that the probes stay on probation as many
-//! requests as newcomers did with the door open, and the yield keeps being
-//! measured on the same scale. A sample runs until it holds
+//! [`PROBE_EVERY`] (chosen by hash) is still put on probation, and the
+//! probation target is divided by the same factor, so that the probes stay
+//! on probation as many requests as newcomers did with the door open, and
+//! the yield keeps being measured on the same scale. A sample runs until it holds
 //! [`MIN_SAMPLE`] departures, over as many reviews as that takes, and the
 //! door never closes on a review whose probation target was under
 //! [`MIN_JUDGED_PROBATION`] entries per shard (the hill climber may shrink a
@@ -88,18 +88,24 @@ pub(crate) struct Door {
     /// sample began (at the last decision).
     start_promoted: AtomicU64,
     start_dropped: AtomicU64,
-    /// The request count (hits and misses) at which the next review is due.
+    /// Requests (hits and misses) between two reviews.
+    period: u64,
+    /// The request count at which the next review is due.
     next_review: AtomicU64,
 }
 
 impl Door {
-    pub(crate) fn new(enabled: bool) -> Self {
+    /// A door for a cache of `capacity` entries, open; `enabled: false`
+    /// keeps it open for good.
+    pub(crate) fn new(enabled: bool, capacity: usize) -> Self {
+        let period = (capacity as u64).saturating_mul(REVIEW_CAPACITIES);
         Door {
             enabled,
             closed: AtomicBool::new(false),
             start_promoted: AtomicU64::new(0),
             start_dropped: AtomicU64::new(0),
-            next_review: AtomicU64::new(0),
+            period,
+            next_review: AtomicU64::new(period),
         }
     }
 
@@ -116,20 +122,18 @@ impl Door {
         (hash >> 24).is_multiple_of(PROBE_EVERY)
     }
 
-    /// Whether a review is due after `requests` requests (hits and misses)
-    /// in a cache of `capacity` entries; `true` for the one caller that
-    /// claims it. The first review comes after [`REVIEW_CAPACITIES`]
-    /// capacities' worth of requests, and each next one as long after the
-    /// last.
-    pub(crate) fn review_due(&self, requests: u64, capacity: usize) -> bool {
-        let period = (capacity as u64).saturating_mul(REVIEW_CAPACITIES);
+    /// Whether a review is due after `requests` requests (hits and
+    /// misses); `true` for the one caller that claims it. The first review
+    /// comes after [`REVIEW_CAPACITIES`] capacities' worth of requests, and
+    /// each next one as long after the last.
+    pub(crate) fn review_due(&self, requests: u64) -> bool {
         let next = self.next_review.load(Ordering::Relaxed);
-        requests >= next.max(period)
+        requests >= next
             && self
                 .next_review
                 .compare_exchange(
                     next,
-                    requests.saturating_add(period),
+                    requests.saturating_add(self.period),
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 )
@@ -173,7 +177,7 @@ mod tests {
 
     #[test]
     fn closes_on_a_low_yield_and_opens_on_a_high_one() {
-        let door = Door::new(true);
+        let door = Door::new(true, 100);
         assert!(!door.is_closed(), "starts open");
         // 1 promotion in 100 departures: under 1/64.
         door.review(1, 99, true);
@@ -193,7 +197,7 @@ mod tests {
 
     #[test]
     fn small_samples_add_up_across_reviews() {
-        let door = Door::new(true);
+        let door = Door::new(true, 100);
         door.review(0, 100, true);
         assert!(door.is_closed());
         // A closed door sees few probes between reviews: 40 departures with 8
@@ -207,7 +211,7 @@ mod tests {
 
     #[test]
     fn a_stale_snapshot_is_ignored() {
-        let door = Door::new(true);
+        let door = Door::new(true, 100);
         door.review(50, 150, true);
         assert!(!door.is_closed());
         // A racing reviewer's older totals: no wrapped-around "huge" sample.
@@ -219,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_probation_too_short_to_judge_does_not_close_it() {
-        let door = Door::new(true);
+        let door = Door::new(true, 100);
         door.review(0, 100, false);
         assert!(!door.is_closed());
         // The same evidence from a probation long enough closes it.
@@ -232,30 +236,24 @@ mod tests {
 
     #[test]
     fn reviews_fall_due_every_few_capacities_once_each() {
-        let door = Door::new(true);
+        let door = Door::new(true, 100);
         let period = 100 * REVIEW_CAPACITIES;
-        assert!(
-            !door.review_due(period - 1, 100),
-            "not before the first period"
-        );
-        assert!(door.review_due(period, 100));
-        assert!(!door.review_due(period, 100), "claimed once");
-        assert!(!door.review_due(period + 1, 100));
-        assert!(!door.review_due(2 * period - 1, 100));
-        assert!(door.review_due(2 * period + 7, 100));
-        assert!(
-            !door.review_due(3 * period, 100),
-            "counted from the last claim"
-        );
-        assert!(door.review_due(3 * period + 7, 100));
+        assert!(!door.review_due(period - 1), "not before the first period");
+        assert!(door.review_due(period));
+        assert!(!door.review_due(period), "claimed once");
+        assert!(!door.review_due(period + 1));
+        assert!(!door.review_due(2 * period - 1));
+        assert!(door.review_due(2 * period + 7));
+        assert!(!door.review_due(3 * period), "counted from the last claim");
+        assert!(door.review_due(3 * period + 7));
         // A huge capacity does not overflow the schedule.
-        let door = Door::new(true);
-        assert!(!door.review_due(u64::MAX / 2, usize::MAX));
+        let door = Door::new(true, usize::MAX);
+        assert!(!door.review_due(u64::MAX / 2));
     }
 
     #[test]
     fn a_disabled_door_never_closes() {
-        let door = Door::new(false);
+        let door = Door::new(false, 100);
         door.review(0, 1_000, true);
         assert!(!door.is_closed());
     }

@@ -76,8 +76,9 @@
 //! moves the hit ratio). The *door* (`door.rs`) watches what probation
 //! yields, judged every three capacities' worth of requests: when fewer than
 //! 1 in 64 entries leaving it were read there (a Zipf tail, a loop, a scan),
-//! a full cache stops storing new keys on their first insert. A count-min sketch of turn-aways (`sketch.rs`, allocated
-//! when the door first closes) decides which keys the ghost remembers: those
+//! a full cache stops storing new keys on their first insert. A count-min
+//! sketch of turn-aways (`sketch.rs`, allocated when the door first
+//! closes) decides which keys the ghost remembers: those
 //! turned away before; a key is stored when it comes back while remembered
 //! (and seen by the sketch, so a ghost tag's chance match is not enough):
 //! S3-FIFO with a probation share of zero, at the price of a lookup instead

@@ -149,10 +149,10 @@ fn the_door_closes_on_one_hit_wonders_and_admits_returning_keys() {
         })
         .expect("no fresh key was turned away with the door closed");
     // The sketch counted that turn-away, so the next one is remembered in
-    // the ghost and the insert after it is stored: the second more insert
-    // at the latest (the first, if the key's counters were already set by
-    // another key's). The bound leaves one insert to spare, for a halving
-    // of the sketch between two inserts.
+    // the ghost and the insert after it is stored: by the second insert
+    // from here at the latest (the first, if another key had already set
+    // this key's counters). The bound leaves one insert to spare, for a
+    // halving of the sketch between two inserts.
     let tries = (1..=10)
         .find(|_| {
             c.insert(turned_away, 7);
