@@ -205,5 +205,55 @@ fn bench_overhead(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_get, bench_set, bench_incr, bench_overhead);
+/// Batches of 64 lookups of distinct keys: one `get` call each on the core,
+/// the same under one `Cache::pin`, and the adapter's `get_many` (which pins
+/// once per batch and builds a `HashMap` of owned keys).
+fn bench_batch(c: &mut Criterion) {
+    const BATCH: usize = 64;
+    let (cache, backend, keys) = setup();
+    let mut g = c.benchmark_group("batch_of_64_gets");
+    let mut at = 0;
+    let mut next = move || {
+        at = (at + BATCH) & (KEYS - 1);
+        at
+    };
+    g.bench_function("core_get_each", |b| {
+        b.iter(|| {
+            let s = next();
+            let sum: u64 = keys[s..s + BATCH]
+                .iter()
+                .map(|k| cache.get(k.as_str()).unwrap_or(0))
+                .sum();
+            black_box(sum)
+        })
+    });
+    g.bench_function("core_under_one_pin", |b| {
+        b.iter(|| {
+            let s = next();
+            let pinned = cache.pin();
+            let sum: u64 = keys[s..s + BATCH]
+                .iter()
+                .map(|k| pinned.get(k.as_str()).unwrap_or(0))
+                .sum();
+            black_box(sum)
+        })
+    });
+    g.bench_function("backend_get_many", |b| {
+        b.iter(|| {
+            let s = next();
+            let batch: Vec<&str> = keys[s..s + BATCH].iter().map(String::as_str).collect();
+            black_box(run(backend.get_many(&batch)))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_get,
+    bench_set,
+    bench_incr,
+    bench_overhead,
+    bench_batch
+);
 criterion_main!(benches);

@@ -7,7 +7,10 @@
 //!   reports a miss and unlinks it);
 //! * `insert/new_evicting` (a new key into a full cache: one eviction per
 //!   insert) and `insert/overwrite` (an existing key);
-//! * `incr` (an existing counter) and `remove` (a present key).
+//! * `incr` (an existing counter) and `remove` (a present key);
+//! * `batch/get_each` and `batch/under_one_pin`: 64 gets of scattered keys
+//!   in a cache of a million entries (larger than the CPU's L2), one call
+//!   each, and the same through one [`Cache::pin`] handle.
 //!
 //! `u64 -> u64` unless noted, capacity 65 536, 16 384 resident keys cycled
 //! through (scrambled, so they spread over the table). All setup (filling,
@@ -206,11 +209,57 @@ fn remove(c: &mut Criterion) {
     });
 }
 
+/// 64 gets per iteration over a million resident keys, in scrambled order:
+/// most miss the CPU caches. Without a pin handle every get's epoch pin is a
+/// full fence, which keeps one get's misses from overlapping the next's.
+fn batch(c: &mut Criterion) {
+    const BIG: usize = 1 << 17;
+    const BATCH: usize = 64;
+    let cache: Cache<u64, u64> = Cache::new(BIG);
+    let ks: Vec<u64> = (0..BIG as u64).map(scramble).collect();
+    for &k in &ks {
+        cache.insert(k, k);
+    }
+    // Looked up in another order than inserted, so that neither the buckets
+    // nor the nodes (allocated in insertion order) are read sequentially.
+    let ks: Vec<u64> = (0..BIG as u64)
+        .map(|i| ks[scramble(!i) as usize & (BIG - 1)])
+        .collect();
+    let mut g = c.benchmark_group("batch");
+    let mut at = 0;
+    let mut next = move || {
+        at = (at + BATCH) & (BIG - 1);
+        at
+    };
+    g.bench_function("get_each", |b| {
+        b.iter(|| {
+            let s = next();
+            let sum: u64 = ks[s..s + BATCH]
+                .iter()
+                .map(|k| cache.get(k).unwrap_or(0))
+                .fold(0, u64::wrapping_add);
+            black_box(sum)
+        })
+    });
+    g.bench_function("under_one_pin", |b| {
+        b.iter(|| {
+            let s = next();
+            let pinned = cache.pin();
+            let sum: u64 = ks[s..s + BATCH]
+                .iter()
+                .map(|k| pinned.get(k).unwrap_or(0))
+                .fold(0, u64::wrapping_add);
+            black_box(sum)
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = get, insert, incr, remove
+    targets = get, insert, incr, remove, batch
 }
 criterion_main!(benches);

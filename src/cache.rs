@@ -18,6 +18,7 @@ use crate::expiry::{TimeSource, NEVER};
 use crate::glob::Pattern;
 use crate::iter::Iter;
 use crate::occupancy::Occupancy;
+use crate::pinned::Pinned;
 use crate::shard::Shards;
 use crate::stats::{CacheStats, Stat, Stats};
 use crate::sync::{fence, Arc, AtomicBool, Guard, Ordering, Reclaimer, Shared};
@@ -167,6 +168,14 @@ where
                 reclaim: Reclaimer::new(),
             }),
         }
+    }
+
+    /// Pins the calling thread to the epoch for a batch of operations:
+    /// the returned handle dereferences to this cache, and operations made
+    /// through it skip their own pin (a full fence on x86). Drop it as soon
+    /// as the batch is done: see [`Pinned`] for why, and for figures.
+    pub fn pin(&self) -> Pinned<'_, K, V, S> {
+        Pinned::new(self, self.inner.reclaim.pin())
     }
 
     /// Returns a clone of the value for `key`, if it is present and not

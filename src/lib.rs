@@ -143,6 +143,7 @@ mod ghost;
 pub mod glob;
 mod iter;
 mod occupancy;
+mod pinned;
 mod probation;
 mod recycle;
 mod shard;
@@ -166,6 +167,7 @@ pub use error::CacheError;
 pub use expiry::ManualClock;
 pub use glob::Pattern;
 pub use iter::Iter;
+pub use pinned::Pinned;
 pub use quanta;
 pub use stats::CacheStats;
 

@@ -269,6 +269,32 @@ fn overwrite() {
 }
 
 // Proves that removed entries (and the clones `remove` returns) are dropped once.
+/// Operations made through `Cache::pin`'s handle release their entries like
+/// any other, but not while the handle keeps the thread pinned: a value
+/// overwritten under the pin outlives every flush until the pin is dropped.
+#[test]
+fn overwrite_under_a_pin() {
+    let c = Counters::new();
+    let cache = TCache::new(100);
+    put(&cache, c, 1, 10);
+    let pinned = cache.pin();
+    for v in 11..=20 {
+        put(&pinned, c, 1, v);
+    }
+    assert_eq!(value_id(&pinned, 1), Some(20));
+    // The current node (key 1, value 20) is in the cache; the ten nodes the
+    // overwrites replaced (a key and a value each) are retired but must
+    // stay alive: this thread has been pinned since before they were retired.
+    for _ in 0..1_000 {
+        crossbeam_epoch::pin().flush();
+    }
+    assert_eq!(c.alive(), 2 + 2 * 10, "retired entries freed under a pin");
+    drop(pinned);
+    assert_eq!(cache.stats().updates, 10);
+    drop(cache);
+    c.assert_balanced();
+}
+
 #[test]
 fn remove() {
     let c = Counters::new();

@@ -430,9 +430,11 @@ where
     async fn get_many(&self, keys: &[&str]) -> Result<HashMap<String, Option<V>>, CacheError> {
         self.check_open()?;
         let mut out = HashMap::with_capacity(keys.len());
+        // One epoch pin for the whole batch (see `Cache::pin`).
+        let cache = self.cache.pin();
         for &key in keys {
             if !out.contains_key(key) {
-                out.insert(key.to_owned(), self.cache.get(key));
+                out.insert(key.to_owned(), cache.get(key));
             }
         }
         Ok(out)
@@ -449,10 +451,13 @@ where
         }
         // The keys are kept only to undo the writes if a shutdown overlaps.
         let mut keys = Vec::with_capacity(items.len());
+        // One epoch pin for the whole batch: the inserts' own pins nest.
+        let pinned = self.cache.pin();
         for (key, value) in items {
             keys.push(key.clone());
             self.put(key, value, ttl);
         }
+        drop(pinned);
         if self.closed_after_write() {
             for key in &keys {
                 self.cache.remove(key.as_str());
@@ -464,9 +469,10 @@ where
 
     async fn delete_many(&self, keys: &[&str]) -> Result<usize, CacheError> {
         self.check_open()?;
+        let cache = self.cache.pin();
         Ok(keys
             .iter()
-            .filter(|&&key| self.cache.remove(key).is_some())
+            .filter(|&&key| cache.remove(key).is_some())
             .count())
     }
 
