@@ -51,7 +51,10 @@
 //! home bucket's control word, compare tags, load and dereference the
 //! matching pointer, compare the key, check the deadline; on a hit bump the
 //! slot's CLOCK counter with one relaxed store if it is not saturated. No
-//! lock, no shared write for hot entries.
+//! lock, no shared write for hot entries. The pin is a locked `cmpxchg` on
+//! x86, a full fence that also keeps consecutive gets' cache misses from
+//! overlapping, so [`Cache::pin`] hands out a handle that holds one pin for
+//! a batch of operations, whose own pins then only count nesting.
 //!
 //! **Eviction** (`clock.rs`, `probation.rs`, `ghost.rs`, `adapt.rs`,
 //! `door.rs`, `shard.rs`, `occupancy.rs`). S3-FIFO over per-shard CLOCK.
