@@ -4,11 +4,9 @@
 //! Every operation pins crossbeam-epoch before it reads the table, and on
 //! x86 a pin is a locked `cmpxchg`: a full fence. Besides its own cost, the
 //! fence keeps the processor from overlapping one lookup's cache misses with
-//! the next one's, so a loop of gets over keys that are not in the CPU cache
-//! runs at the memory's latency, one get at a time. Under a [`Pinned`]
-//! handle the operations' own pins are nested, which crossbeam-epoch makes a
-//! counter increment: no fence, and no garbage collection inside the
-//! operations.
+//! the next one's. Under a [`Pinned`] handle the operations' own pins are
+//! nested, which crossbeam-epoch makes a counter increment: no fence, and
+//! no garbage collection inside the operations.
 
 use std::fmt;
 use std::ops::Deref;
@@ -26,11 +24,10 @@ use crate::Cache;
 /// gets of scattered `u64` keys in a cache of 131 072 entries: 2.06 µs one
 /// call each, 1.80 µs under one pin (12% less; 11% in a cache of a million
 /// entries), on the 2-core development VM. Do not keep one longer: while
-/// any thread is pinned, nothing
-/// retired after the pin (by this cache, another cache or any other user of
-/// crossbeam-epoch's global collector in the process) can be freed. So
-/// drop it before blocking, sleeping or awaiting. It cannot be sent to
-/// another thread.
+/// any thread is pinned, nothing retired after the pin (by this cache,
+/// another cache or any other user of crossbeam-epoch's global collector in
+/// the process) can be freed. So drop it before blocking, sleeping or
+/// awaiting. It cannot be sent to another thread.
 ///
 /// ```
 /// let cache = clockcache::Cache::<u64, u64>::new(1_000);
