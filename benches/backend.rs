@@ -205,6 +205,13 @@ fn bench_overhead(c: &mut Criterion) {
     g.finish();
 }
 
+/// Sum of the values of `keys` (0 for a miss), one `get` each.
+fn sum_of_gets(cache: &Cache<String, u64>, keys: &[String]) -> u64 {
+    keys.iter()
+        .map(|k| cache.get(k.as_str()).unwrap_or(0))
+        .sum()
+}
+
 /// Batches of 64 lookups of distinct keys: one `get` call each on the core,
 /// the same under one `Cache::pin`, and the adapter's `get_many` (which pins
 /// once per batch and builds a `HashMap` of owned keys).
@@ -220,22 +227,13 @@ fn bench_batch(c: &mut Criterion) {
     g.bench_function("core_get_each", |b| {
         b.iter(|| {
             let s = next();
-            let sum: u64 = keys[s..s + BATCH]
-                .iter()
-                .map(|k| cache.get(k.as_str()).unwrap_or(0))
-                .sum();
-            black_box(sum)
+            black_box(sum_of_gets(&cache, &keys[s..s + BATCH]))
         })
     });
     g.bench_function("core_under_one_pin", |b| {
         b.iter(|| {
             let s = next();
-            let pinned = cache.pin();
-            let sum: u64 = keys[s..s + BATCH]
-                .iter()
-                .map(|k| pinned.get(k.as_str()).unwrap_or(0))
-                .sum();
-            black_box(sum)
+            black_box(sum_of_gets(&cache.pin(), &keys[s..s + BATCH]))
         })
     });
     g.bench_function("backend_get_many", |b| {

@@ -855,7 +855,7 @@ where
         // slot on its path carries its tag: then it has no entry to update.
         // The tags are read first: they are the lines `find` reads next, and
         // an overwrite (a tag on the path) then never touches the ghost or
-        // the sketch (+3-6% on overwrite-heavy loops).
+        // the sketch (docs/policy-experiments.md, session 8).
         if !self.table.tag_on_path(hash) && self.door_closed_to(hash) {
             self.turn_away(hash);
             return;

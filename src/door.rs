@@ -28,9 +28,9 @@
 //! [`PROBE_EVERY`] (chosen by hash) is still put on probation, and the
 //! probation target is divided by the same factor, so that the probes stay
 //! on probation as many requests as newcomers did with the door open, and
-//! the yield keeps being measured on the same scale. A sample runs until it holds
-//! [`MIN_SAMPLE`] departures, over as many reviews as that takes, and the
-//! door never closes on a review whose probation target was under
+//! the yield keeps being measured on the same scale. A sample runs until it
+//! holds [`MIN_SAMPLE`] departures, over as many reviews as that takes, and
+//! the door never closes on a review whose probation target was under
 //! [`MIN_JUDGED_PROBATION`] entries per shard (the hill climber may shrink a
 //! small shard's probation to one entry, which no newcomer survives long
 //! enough to be read). While it is closed the climber holds the target.

@@ -268,7 +268,6 @@ fn overwrite() {
     c.assert_balanced();
 }
 
-// Proves that removed entries (and the clones `remove` returns) are dropped once.
 /// Operations made through `Cache::pin`'s handle release their entries like
 /// any other, but not while the handle keeps the thread pinned: a value
 /// overwritten under the pin outlives every flush until the pin is dropped.
@@ -295,6 +294,7 @@ fn overwrite_under_a_pin() {
     c.assert_balanced();
 }
 
+// Proves that removed entries (and the clones `remove` returns) are dropped once.
 #[test]
 fn remove() {
     let c = Counters::new();
