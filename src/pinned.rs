@@ -22,12 +22,13 @@ use crate::Cache;
 /// Use one for a batch of operations on one thread (looking up a list of
 /// keys, filling a cache). `cargo bench --bench core -- batch/` times 64
 /// gets of scattered `u64` keys in a cache of 131 072 entries: 2.06 µs one
-/// call each, 1.80 µs under one pin (12% less; 11% with the bench's cache
-/// raised to a million entries), on the 2-core development VM. Do not keep one longer: while
-/// any thread is pinned, nothing retired after the pin (by this cache,
-/// another cache or any other user of crossbeam-epoch's global collector in
-/// the process) can be freed. So drop it before blocking, sleeping or
-/// awaiting. It cannot be sent to another thread.
+/// call each, 1.80 µs under one pin (12% less; 10% with the bench's cache
+/// raised to a million entries: 5.50 against 4.96 µs), on the 2-core
+/// development VM. Do not keep one longer: while any thread is pinned,
+/// nothing retired after the pin (by this cache, another cache or any other
+/// user of crossbeam-epoch's global collector in the process) can be freed.
+/// So drop it before blocking, sleeping or awaiting. It cannot be sent to
+/// another thread.
 ///
 /// ```
 /// let cache = clockcache::Cache::<u64, u64>::new(1_000);
