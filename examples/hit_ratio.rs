@@ -31,6 +31,7 @@ options:
   --quick            skip the two largest traces (cache2k-orm-busy, scarab-recs)
   --no-check         skip the LRU/OPT cross-check against the CSV
   --no-synthetic     skip the synthetic workloads
+  --synthetic-len N  requests per synthetic Zipf workload (default 1 000 000; the scan workload has 2N hot requests)
   --help             this text
 traces: $CLOCKCACHE_TRACES or ../shared/traces";
 
@@ -57,6 +58,9 @@ fn main() {
             "--quick" => cfg.skip_largest = 2,
             "--no-check" => cfg.check_references = false,
             "--no-synthetic" => cfg.synthetic_len = 0,
+            "--synthetic-len" => {
+                cfg.synthetic_len = args.next().and_then(|v| v.parse().ok()).unwrap_or(0)
+            }
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return;
