@@ -53,14 +53,12 @@ fn main() {
                 }
             }
             "--trace" => cfg.trace_filter = args.next(),
-            "--threads" => cfg.threads = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
-            "--repeats" => cfg.repeats = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
+            "--threads" => cfg.threads = number(&a, args.next()),
+            "--repeats" => cfg.repeats = number(&a, args.next()),
             "--quick" => cfg.skip_largest = 2,
             "--no-check" => cfg.check_references = false,
             "--no-synthetic" => cfg.synthetic_len = 0,
-            "--synthetic-len" => {
-                cfg.synthetic_len = args.next().and_then(|v| v.parse().ok()).unwrap_or(0)
-            }
+            "--synthetic-len" => cfg.synthetic_len = number(&a, args.next()),
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return;
@@ -72,4 +70,17 @@ fn main() {
         }
     }
     hit_ratio::run(&cfg);
+}
+
+/// The count given to option `opt`; a missing or malformed one ends the
+/// program with the usage text.
+fn number(opt: &str, value: Option<String>) -> usize {
+    match value.as_deref().map(str::parse) {
+        Some(Ok(n)) => n,
+        _ => {
+            let got = value.as_deref().unwrap_or("nothing");
+            eprintln!("{opt} needs a count, got {got:?}\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
 }
